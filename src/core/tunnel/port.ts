@@ -1,0 +1,37 @@
+/**
+ * The seam between the control plane and the tunnel (client HTTP/WebSocket traffic to actors).
+ */
+import type * as protocol from "@rivetkit/engine-runner-protocol";
+import type { ActorEntry } from "../actors.ts";
+import type { EdgerunnerError } from "../errors.ts";
+
+/** What the tunnel offers the rest of the core. */
+export interface TunnelPort {
+	/** One `ToClientTunnelMessage`, handled in arrival order (user code runs as tracked tasks). */
+	handle(message: protocol.ToClientTunnelMessage): void;
+	/** After `ToClientInit`: send what was buffered while disconnected. */
+	flush(): void;
+	/** The actor stopped (or was lost): end its requests and non-hibernatable WebSockets. */
+	closeActor(actor: ActorEntry, cause: "stopped" | "lost"): void;
+	/** The runner is gone: fail everything pending. */
+	shutdown(error: EdgerunnerError): void;
+	sendHibernatableWebSocketMessageAck(
+		gatewayId: ArrayBuffer,
+		requestId: ArrayBuffer,
+		index: number,
+	): void;
+	restoreHibernatingRequests(
+		actorId: string,
+		metaEntries: readonly HibernatingWebSocketMetadata[],
+	): Promise<void>;
+}
+
+/** What the user persisted about a hibernatable WebSocket (same shape as R's). */
+export interface HibernatingWebSocketMetadata {
+	gatewayId: ArrayBuffer;
+	requestId: ArrayBuffer;
+	clientMessageIndex: number;
+	serverMessageIndex: number;
+	path: string;
+	headers: Record<string, string>;
+}
