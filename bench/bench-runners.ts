@@ -89,8 +89,13 @@ function ourKind(Runner: OurRunnerClass): RunnerKind {
 					await runner.start();
 					await withTimeout(connected, CONNECT_TIMEOUT_MS, "ours onConnected");
 				},
-				stop: () =>
-					withTimeout(runner.shutdown(true), STOP_TIMEOUT_MS, "ours shutdown"),
+				async stop() {
+					await withTimeout(
+						runner.shutdown(true),
+						STOP_TIMEOUT_MS,
+						"ours shutdown",
+					);
+				},
 			};
 		},
 	};

@@ -286,7 +286,10 @@ function printTable(header: string[], rows: string[][]): void {
 		Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)),
 	);
 	const line = (cells: string[]) =>
-		cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+		cells
+			.map((c, i) => c.padEnd(widths[i] ?? 0))
+			.join("  ")
+			.trimEnd();
 	console.log(line(header));
 	console.log(widths.map((w) => "-".repeat(w)).join("  "));
 	for (const r of rows) console.log(line(r));
