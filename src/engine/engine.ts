@@ -1,0 +1,147 @@
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { getRequestListener } from "@hono/node-server";
+import { type WebSocket, WebSocketServer } from "ws";
+import { ActorLifecycle } from "./actor-lifecycle.ts";
+import { serveRunnerSocket } from "./connection.ts";
+import { closeFrameFor } from "./errors.ts";
+import { createHttpApi } from "./http-api.ts";
+import { runKvRequest } from "./kv.ts";
+import { type EngineOptions, resolveOptions } from "./options.ts";
+import { RunnerRegistry } from "./runner-registry.ts";
+import { openStorage } from "./storage/open.ts";
+
+/** A running dev engine. */
+export interface RunningEngine {
+	/** `http://host:port`: the runner `endpoint` and the HTTP API base. */
+	url: string;
+	port: number;
+	host: string;
+	/** `"memory"` or `"sqlite"`. */
+	storage: "memory" | "sqlite";
+	/** Closes runner sockets (`1011 ws.going_away`), stops the HTTP server, clears every timer, closes storage. Idempotent. */
+	close(): Promise<void>;
+}
+
+const RUNNER_CONNECT_PATHS = new Set(["/runners/connect", "/runners/connect/"]);
+
+/**
+ * Starts the embedded dev engine: the engine side of the Rivet runner protocol v7 on `/runners/connect`, and the
+ * real engine's actor HTTP API, on one port. Rejects if the port is taken or the storage cannot be opened.
+ */
+export async function startEngine(
+	options: EngineOptions = {},
+): Promise<RunningEngine> {
+	const resolved = resolveOptions(options);
+	const storage = await openStorage(resolved.storage);
+	let actors: ActorLifecycle | undefined;
+	const runners = new RunnerRegistry(storage, resolved, {
+		onGone: (runnerId, reason) => actors?.onRunnerGone(runnerId, reason),
+	});
+	actors = new ActorLifecycle(storage, resolved, runners);
+	const lifecycle = actors;
+	runners.resume();
+	lifecycle.resume();
+
+	const app = createHttpApi({
+		options: resolved,
+		storage,
+		runners,
+		actors: lifecycle,
+	});
+	const server = createServer(getRequestListener(app.fetch));
+	const sockets = new Set<WebSocket>();
+	const wss = new WebSocketServer({
+		noServer: true,
+		maxPayload: resolved.maxMessageBytes,
+		// Guard always answers with `rivet`, whatever else was offered (spec §2.1).
+		handleProtocols: () => "rivet",
+	});
+	wss.on("headers", (headers) => {
+		if (
+			!headers.some((h) =>
+				h.toLowerCase().startsWith("sec-websocket-protocol:"),
+			)
+		) {
+			headers.push("Sec-WebSocket-Protocol: rivet");
+		}
+	});
+
+	server.on(
+		"upgrade",
+		(request: IncomingMessage, socket: Duplex, head: Buffer) => {
+			const path = (request.url ?? "/").split("?")[0] ?? "/";
+			if (!RUNNER_CONNECT_PATHS.has(path)) {
+				socket.end(
+					"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+				);
+				return;
+			}
+			wss.handleUpgrade(request, socket, head, (ws) => {
+				sockets.add(ws);
+				ws.on("close", () => sockets.delete(ws));
+				serveRunnerSocket(ws, request, {
+					options: resolved,
+					storage,
+					runners,
+					actors: lifecycle,
+					kv: (actorId, data) => runKvRequest(storage, actorId, data),
+				});
+			});
+		},
+	);
+
+	try {
+		await new Promise<void>((resolve, reject) => {
+			server.once("error", reject);
+			server.listen(resolved.port, resolved.host, () => {
+				server.off("error", reject);
+				resolve();
+			});
+		});
+	} catch (error) {
+		runners.close();
+		lifecycle.close();
+		storage.close();
+		throw error;
+	}
+
+	const address = server.address() as AddressInfo;
+	const urlHost =
+		address.family === "IPv6" ? `[${address.address}]` : address.address;
+	let closing: Promise<void> | undefined;
+
+	return {
+		url: `http://${urlHost}:${address.port}`,
+		port: address.port,
+		host: address.address,
+		storage: storage.kind,
+		close: () => {
+			closing ??= (async () => {
+				// Timers first, so nothing fires against a half-closed engine.
+				runners.close();
+				lifecycle.close();
+				const socketsClosed = [...sockets].map(
+					(ws) =>
+						new Promise<void>((resolve) => {
+							if (ws.readyState === ws.CLOSED) return resolve();
+							ws.once("close", () => resolve());
+							const frame = closeFrameFor("ws", "going_away");
+							ws.close(frame.code, frame.reason);
+							// A peer that never answers the close handshake must not hold close() up.
+							setTimeout(() => ws.terminate(), 1000).unref();
+						}),
+				);
+				await Promise.all(socketsClosed);
+				wss.close();
+				await new Promise<void>((resolve) => {
+					server.close(() => resolve());
+					server.closeAllConnections();
+				});
+				storage.close();
+			})();
+			return closing;
+		},
+	};
+}
