@@ -1,0 +1,451 @@
+import * as protocol from "@rivetkit/engine-runner-protocol";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { Runner, type RunnerConfig } from "../../src/core/index.ts";
+import { type FakeSocket, fakePlatform, settle } from "./fake-socket.ts";
+
+function setup(overrides: Partial<RunnerConfig> = {}) {
+	const { platform, sockets } = fakePlatform();
+	const calls: string[] = [];
+	const runner = new Runner({
+		version: 1,
+		endpoint: "http://127.0.0.1:6420",
+		namespace: "default",
+		runnerName: "test",
+		totalSlots: 10,
+		platform,
+		onConnected: () => calls.push("connected"),
+		onDisconnected: (code, reason) =>
+			calls.push(`disconnected:${code}:${reason}`),
+		onShutdown: () => calls.push("shutdown"),
+		onActorStart: async (id) => {
+			calls.push(`start:${id}`);
+		},
+		onActorStop: async (id) => {
+			calls.push(`stop:${id}`);
+		},
+		reconnect: { baseDelayMs: 1000, maxDelayMs: 30_000, soonDelayMs: 500 },
+		...overrides,
+	});
+	const socket = (i: number): FakeSocket => {
+		const s = sockets[i];
+		if (!s) throw new Error(`no socket #${i}; ${sockets.length} opened`);
+		return s;
+	};
+	return { runner, sockets, socket, calls };
+}
+
+async function connected(overrides: Partial<RunnerConfig> = {}) {
+	const ctx = setup(overrides);
+	await ctx.runner.start();
+	ctx.socket(0).open();
+	ctx.socket(0).init();
+	return ctx;
+}
+
+beforeEach(() => {
+	vi.useFakeTimers();
+});
+afterEach(() => {
+	vi.useRealTimers();
+});
+
+describe("connect", () => {
+	test("uses the spec URL, subprotocols and arraybuffer, and sends ToServerInit first", async () => {
+		const { runner, socket } = setup({ token: "sekret", namespace: "my ns" });
+		await runner.start();
+		const s = socket(0);
+		const url = new URL(s.url);
+		expect(`${url.protocol}//${url.host}${url.pathname}`).toBe(
+			"ws://127.0.0.1:6420/runners/connect",
+		);
+		expect(url.searchParams.get("protocol_version")).toBe("7");
+		expect(url.searchParams.get("namespace")).toBe("my ns");
+		expect(url.searchParams.get("runner_key")).toBe(runner.runnerKey);
+		expect(s.protocols).toEqual(["rivet", "rivet_token.sekret"]);
+		expect(s.binaryType).toBe("arraybuffer");
+		expect(runner.state).toBe("connecting");
+		s.open();
+		expect(s.sent[0]).toMatchObject({
+			tag: "ToServerInit",
+			val: { name: "test", version: 1, totalSlots: 10 },
+		});
+		s.init("runner-abc");
+		expect(runner.state).toBe("ready");
+		expect(runner.runnerId).toBe("runner-abc");
+	});
+
+	test("nothing but init and pongs goes out before ToClientInit", async () => {
+		const { runner, socket } = setup();
+		await runner.start();
+		socket(0).open();
+		const kv = runner.kvGet("actor-1", [new Uint8Array([1])]);
+		socket(0).receive({ tag: "ToClientPing", val: { ts: 42n } });
+		expect(socket(0).tags()).toEqual(["ToServerInit", "ToServerPong"]);
+		socket(0).init();
+		expect(socket(0).tags()).toEqual([
+			"ToServerInit",
+			"ToServerPong",
+			"ToServerKvRequest",
+		]);
+		const req = socket(0).sent[2] as Extract<
+			protocol.ToServer,
+			{ tag: "ToServerKvRequest" }
+		>;
+		socket(0).receive({
+			tag: "ToClientKvResponse",
+			val: {
+				requestId: req.val.requestId,
+				data: {
+					tag: "KvGetResponse",
+					val: { keys: [], values: [], metadata: [] },
+				},
+			},
+		});
+		await expect(kv).resolves.toEqual([null]);
+	});
+
+	test("answers pings with the same timestamp", async () => {
+		const { socket } = await connected();
+		socket(0).receive({ tag: "ToClientPing", val: { ts: 123456789n } });
+		expect(socket(0).sent.at(-1)).toEqual({
+			tag: "ToServerPong",
+			val: { ts: 123456789n },
+		});
+	});
+
+	test("handles frames strictly in order, even when a Blob arrives between ArrayBuffers", async () => {
+		const { runner, socket } = await connected();
+		const encode = (m: protocol.ToClient) => protocol.encodeToClient(m);
+		const start = (id: string): protocol.ToClient => ({
+			tag: "ToClientCommands",
+			val: [
+				{
+					checkpoint: { actorId: id, generation: 0, index: 0n },
+					inner: {
+						tag: "CommandStartActor",
+						val: {
+							config: { name: "n", key: null, createTs: 1n, input: null },
+							hibernatingRequests: [],
+						},
+					},
+				},
+			],
+		});
+		socket(0).receiveRaw(
+			new Blob([encode(start("a")) as Uint8Array<ArrayBuffer>]),
+		);
+		socket(0).receive(start("b"));
+		socket(0).receiveRaw(encode(start("c"))); // a Uint8Array view (Bun's nodebuffer)
+		await vi.waitFor(() => expect(runner.actors.size).toBe(3));
+		expect([...runner.actors.keys()]).toEqual(["a", "b", "c"]);
+	});
+
+	test("an undecodable frame is logged as a typed error and the runner reconnects; nothing crashes", async () => {
+		const errors: { code?: string }[] = [];
+		const logger = {
+			debug() {},
+			info() {},
+			warn() {},
+			error: (obj: object) => errors.push(obj as { code?: string }),
+		};
+		const { runner, socket, sockets, calls } = await connected({ logger });
+		socket(0).receiveRaw(new Uint8Array([250, 1, 2, 3]).buffer);
+		socket(0).receiveRaw("a text frame");
+		expect(errors).toEqual([
+			expect.objectContaining({ code: "protocol_invalid_frame" }),
+		]);
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 4000, reason: "runner.invalid_frame" },
+		]);
+		expect(calls).toContain("disconnected:4000:runner.invalid_frame");
+		expect(runner.state).toBe("reconnecting");
+		await vi.runOnlyPendingTimersAsync();
+		expect(sockets).toHaveLength(2);
+	});
+});
+
+describe("one shutdown path", () => {
+	test("drain: Stopping, Stopped(Ok) per StopActor, then close 1000 pegboard.runner_shutdown once no actor is left", async () => {
+		const { runner, socket, calls } = await connected();
+		socket(0).startActor("a1");
+		socket(0).startActor("a2");
+		await settle();
+		const done = runner.shutdown(false);
+		expect(runner.state).toBe("draining");
+		expect(
+			socket(0)
+				.tags()
+				.filter((t) => t === "ToServerStopping"),
+		).toHaveLength(1);
+		socket(0).stopActor("a1");
+		await settle();
+		expect(socket(0).closeCalls).toEqual([]);
+		socket(0).stopActor("a2");
+		await settle(10);
+		const stopped = socket(0)
+			.events()
+			.filter(
+				(e) =>
+					e.inner.tag === "EventActorStateUpdate" &&
+					e.inner.val.state.tag === "ActorStateStopped",
+			);
+		expect(stopped.map((e) => e.checkpoint.actorId)).toEqual(["a1", "a2"]);
+		for (const e of stopped) {
+			expect(e.inner.val).toMatchObject({
+				state: { val: { code: protocol.StopCode.Ok } },
+			});
+		}
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 1000, reason: "pegboard.runner_shutdown" },
+		]);
+		const lastTags = socket(0).tags();
+		expect(lastTags.lastIndexOf("ToServerEvents")).toBeGreaterThan(
+			lastTags.indexOf("ToServerStopping"),
+		);
+		socket(0).finishClose();
+		const report = await done;
+		expect(report).toMatchObject({
+			reason: "user",
+			mode: "drain",
+			actorsStopped: 2,
+			actorsAbandoned: 0,
+		});
+		expect(runner.state).toBe("stopped");
+		expect(calls.filter((c) => c.startsWith("disconnected"))).toEqual([
+			"disconnected:1000:pegboard.runner_shutdown",
+		]);
+		expect(calls.at(-1)).toBe("shutdown");
+		await expect(runner.closed).resolves.toEqual(report);
+		expect(vi.getTimerCount()).toBe(0);
+	});
+
+	test("concurrent shutdown calls join one shutdown and send one ToServerStopping", async () => {
+		const { runner, socket } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		const first = runner.shutdown(false);
+		const second = runner.shutdown(false);
+		const third = runner.shutdown({ mode: "drain", reason: "other" });
+		expect(
+			socket(0)
+				.tags()
+				.filter((t) => t === "ToServerStopping"),
+		).toHaveLength(1);
+		socket(0).stopActor("a1");
+		await settle(10);
+		socket(0).finishClose();
+		const reports = await Promise.all([first, second, third]);
+		expect(new Set(reports).size).toBe(1);
+		expect(reports[0]?.reason).toBe("user");
+	});
+
+	test("immediate escalates a drain; a later drain request never de-escalates", async () => {
+		const { runner, socket } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		const drain = runner.shutdown(false);
+		expect(runner.state).toBe("draining");
+		const immediate = runner.shutdown(true);
+		expect(runner.state).toBe("closing");
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 1000, reason: "pegboard.runner_shutdown" },
+		]);
+		void runner.shutdown(false);
+		expect(runner.state).toBe("closing");
+		socket(0).finishClose();
+		const report = await drain;
+		expect(await immediate).toBe(report);
+		expect(report).toMatchObject({
+			mode: "immediate",
+			actorsAbandoned: 1,
+			actorsStopped: 0,
+		});
+	});
+
+	test("drain ends when the budget runs out, driven by one timer (no polling)", async () => {
+		const { runner, socket } = await connected({ drainTimeoutMs: 2000 });
+		socket(0).startActor("a1");
+		await settle();
+		const done = runner.shutdown(false);
+		expect(vi.getTimerCount()).toBe(2); // the engine-silence watchdog and the drain budget
+		await vi.advanceTimersByTimeAsync(1999);
+		expect(socket(0).closeCalls).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 1000, reason: "pegboard.runner_shutdown" },
+		]);
+		socket(0).finishClose();
+		expect(await done).toMatchObject({ mode: "drain", actorsAbandoned: 1 });
+	});
+
+	test("drain ends when the socket dies, and a close during shutdown never reconnects", async () => {
+		const { runner, socket, sockets, calls } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		const done = runner.shutdown(false);
+		socket(0).closed(1006, "");
+		expect(await done).toMatchObject({ actorsAbandoned: 1 });
+		expect(calls).toContain("disconnected:1006:");
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+	});
+
+	test("shutdown racing the socket's close: an eviction after shutdown started is ours, not a second shutdown", async () => {
+		const { runner, socket, sockets, calls } = await connected();
+		const done = runner.shutdown(false);
+		socket(0).closed(1000, "ws.eviction#ray");
+		const report = await done;
+		expect(report.reason).toBe("user");
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+		expect(calls.filter((c) => c === "shutdown")).toHaveLength(1);
+	});
+
+	test("a CONNECTING socket is closed on shutdown and no reconnect follows", async () => {
+		const { runner, socket, sockets } = setup();
+		await runner.start();
+		expect(socket(0).readyState).toBe(0);
+		const done = runner.shutdown(false);
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 1000, reason: "pegboard.runner_shutdown" },
+		]);
+		socket(0).closed(1006, "");
+		expect(await done).toMatchObject({ mode: "immediate", actorsAbandoned: 0 });
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+		expect(vi.getTimerCount()).toBe(0);
+	});
+
+	test("shutdown while waiting to reconnect cancels the reconnect", async () => {
+		const { runner, socket, sockets } = await connected();
+		socket(0).closed(1006, "");
+		expect(runner.state).toBe("reconnecting");
+		expect(vi.getTimerCount()).toBeGreaterThan(0);
+		const report = await runner.shutdown(false);
+		expect(report.mode).toBe("immediate");
+		expect(vi.getTimerCount()).toBe(0);
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+	});
+
+	test("shutdown before start resolves at once; start after shutdown throws", async () => {
+		const { runner, sockets } = setup();
+		const report = await runner.shutdown();
+		expect(report).toMatchObject({ reason: "user", actorsAbandoned: 0 });
+		await expect(runner.start()).rejects.toThrow(/starts once/);
+		expect(sockets).toHaveLength(0);
+	});
+
+	test("shutdown rejects pending KV requests with a typed error", async () => {
+		const { runner, socket } = await connected();
+		const pending = runner.kvGet("a1", [new Uint8Array([1])]);
+		const shut = runner.shutdown(true);
+		socket(0).finishClose();
+		await shut;
+		await expect(pending).rejects.toMatchObject({ code: "runner_shutdown" });
+		await expect(
+			runner.kvGet("a1", [new Uint8Array([1])]),
+		).rejects.toMatchObject({ code: "runner_shutdown" });
+	});
+});
+
+describe("close policy in the runner", () => {
+	test("eviction shuts down immediately and never reconnects", async () => {
+		const { runner, socket, sockets, calls } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		socket(0).closed(1000, "ws.eviction#t1s80so6h3irenp8ymzltfoittcl00");
+		const report = await runner.closed;
+		expect(report).toMatchObject({
+			reason: "evicted",
+			mode: "immediate",
+			actorsAbandoned: 1,
+		});
+		expect(calls.filter((c) => c.startsWith("disconnected"))).toHaveLength(1);
+		expect(calls).toContain("stop:a1");
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+	});
+
+	test("a replaced socket's close (even an eviction) is ignored", async () => {
+		const { runner, socket, sockets, calls } = await connected({
+			engineSilenceTimeoutMs: 1000,
+			reconnect: { baseDelayMs: 100 },
+		});
+		await vi.advanceTimersByTimeAsync(1000); // silence: the runner gives up on socket 0
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 4000, reason: "runner.engine_silent" },
+		]);
+		await vi.advanceTimersByTimeAsync(100);
+		expect(sockets).toHaveLength(2);
+		socket(1).open();
+		socket(1).init();
+		socket(0).closed(1000, "ws.eviction#late");
+		expect(runner.state).toBe("ready");
+		expect(calls.filter((c) => c.startsWith("disconnected"))).toEqual([
+			"disconnected:4000:runner.engine_silent",
+		]);
+	});
+
+	test.each([
+		["api.forbidden", 1011],
+		["guard.missing_header", 1011],
+		["namespace.not_found", 1011],
+		["ws.invalid_url", 1011],
+	])("%s is fatal: one typed error, no retry", async (cause, code) => {
+		const errors: object[] = [];
+		const { runner, socket, sockets } = setup({
+			logger: {
+				debug() {},
+				info() {},
+				warn() {},
+				error: (o: object) => errors.push(o),
+			},
+		});
+		await runner.start();
+		socket(0).open();
+		socket(0).closed(code, `${cause}#ray`);
+		const report = await runner.closed;
+		expect(report.reason).toBe(`fatal:${cause}`);
+		expect(report.error).toMatchObject({
+			code: `fatal:${cause}`,
+			refusal: cause,
+		});
+		expect(errors).toHaveLength(1);
+		await vi.runAllTimersAsync();
+		expect(sockets).toHaveLength(1);
+	});
+
+	test("a protocol-version refusal at init is fatal; the same reason after init reconnects", async () => {
+		const first = setup();
+		await first.runner.start();
+		first.socket(0).open();
+		first.socket(0).closed(1011, "ws.invalid_packet#ray");
+		expect((await first.runner.closed).reason).toBe("fatal:ws.invalid_packet");
+
+		const second = await connected();
+		second.socket(0).closed(1011, "ws.invalid_packet#ray"); // a payload too large, after init
+		expect(second.runner.state).toBe("reconnecting");
+	});
+
+	test("ws.going_away reconnects after a short jittered delay", async () => {
+		const { runner, socket, sockets } = await connected();
+		socket(0).closed(1011, "ws.going_away#ray");
+		expect(runner.state).toBe("reconnecting");
+		await vi.advanceTimersByTimeAsync(500);
+		expect(sockets).toHaveLength(2);
+	});
+
+	test("a drop reconnects with backoff and keeps the runner key", async () => {
+		const { runner, socket, sockets } = await connected();
+		socket(0).closed(1006, "");
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(sockets).toHaveLength(2);
+		socket(1).closed(1006, ""); // never opened: attempt 2, ceiling 2 s
+		await vi.advanceTimersByTimeAsync(2000);
+		expect(sockets).toHaveLength(3);
+		const key = (s: FakeSocket) =>
+			new URL(s.url).searchParams.get("runner_key");
+		expect(new Set(sockets.map(key))).toEqual(new Set([runner.runnerKey]));
+	});
+});
