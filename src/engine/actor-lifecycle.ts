@@ -186,12 +186,19 @@ export class ActorLifecycle {
 		return null;
 	}
 
-	/** `ToServerEvents`: de-duplicated by (runner id, generation, index > last), applied in order. */
+	/**
+	 * `ToServerEvents`: de-duplicated by (runner id, generation, index > last), applied in order. After the batch,
+	 * an actor whose last index passed its last ack by more than 250 gets `ToClientAckEvents` (spec §4.5).
+	 */
 	handleEvents(
 		runnerId: string,
 		events: protocol.ToServerEvents,
 		now = Date.now(),
 	): void {
+		const touched = new Map<
+			string,
+			{ actor: ActorRecord; generation: number }
+		>();
 		for (const event of events) {
 			const actor = this.#actors.get(event.checkpoint.actorId);
 			if (!actor || actor.runnerId !== runnerId) continue;
@@ -202,15 +209,29 @@ export class ActorLifecycle {
 			)
 				continue;
 			actor.lastEventIdx = index;
-			if (actor.lastEventIdx > actor.lastEventAckIdx + EVENT_ACK_BATCH_SIZE) {
-				actor.lastEventAckIdx = actor.lastEventIdx;
-				this.#runners.link(runnerId)?.send({
-					tag: "ToClientAckEvents",
-					val: { lastEventCheckpoints: [{ ...event.checkpoint }] },
-				});
-			}
+			touched.set(actor.actorId, { actor, generation: actor.generation });
 			this.#applyEvent(actor, event.inner, now);
 			this.#save(actor);
+		}
+		const acks: protocol.ActorCheckpoint[] = [];
+		for (const { actor, generation } of touched.values()) {
+			if (actor.lastEventIdx <= actor.lastEventAckIdx + EVENT_ACK_BATCH_SIZE)
+				continue;
+			actor.lastEventAckIdx = actor.lastEventIdx;
+			this.#save(actor);
+			acks.push({
+				actorId: actor.actorId,
+				generation,
+				index: BigInt(actor.lastEventIdx),
+			});
+		}
+		if (acks.length > 0) {
+			this.#runners
+				.link(runnerId)
+				?.send({
+					tag: "ToClientAckEvents",
+					val: { lastEventCheckpoints: acks },
+				});
 		}
 	}
 

@@ -143,7 +143,11 @@ export function serveRunnerSocket(
 				send({ tag: "ToClientPing", val: { ts: BigInt(now) } });
 				schedulePing();
 			},
-			options.pingIntervalMs + Math.floor(Math.random() * 128),
+			// The real engine adds 0–127 ms of jitter; short test intervals get proportionally less.
+			options.pingIntervalMs +
+				Math.floor(
+					Math.random() * Math.min(128, options.pingIntervalMs / 4 + 1),
+				),
 		);
 	};
 
