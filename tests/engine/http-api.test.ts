@@ -1,0 +1,280 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
+import { RawRunner, running } from "./raw-runner.ts";
+
+let engine: RunningEngine;
+const sockets: RawRunner[] = [];
+beforeEach(async () => {
+	engine = await startEngine({ port: 0 });
+});
+afterEach(async () => {
+	await Promise.all(sockets.splice(0).map((s) => s.close()));
+	await engine.close();
+});
+
+const api = (path: string, init?: RequestInit) =>
+	fetch(`${engine.url}${path}`, init);
+const post = (path: string, body: unknown) =>
+	api(path, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify(body),
+	});
+
+describe("actors API", () => {
+	it("POST /actors answers { actor } in the real engine's shape", async () => {
+		const response = await post("/actors?namespace=default", {
+			name: "counter",
+			key: "k1",
+			input: Buffer.from("hi").toString("base64"),
+			runner_name_selector: "nobody-yet",
+			crash_policy: "sleep",
+		});
+		expect(response.status).toBe(200);
+		const { actor } = (await response.json()) as {
+			actor: Record<string, unknown>;
+		};
+		expect(Object.keys(actor).sort()).toEqual(
+			[
+				"actor_id",
+				"connectable_ts",
+				"crash_policy",
+				"create_ts",
+				"datacenter",
+				"destroy_ts",
+				"error",
+				"key",
+				"name",
+				"namespace_id",
+				"pending_allocation_ts",
+				"reschedule_ts",
+				"runner_name_selector",
+				"sleep_ts",
+				"start_ts",
+			].sort(),
+		);
+		expect(actor).toMatchObject({
+			name: "counter",
+			key: "k1",
+			runner_name_selector: "nobody-yet",
+			crash_policy: "sleep",
+			connectable_ts: null,
+			destroy_ts: null,
+		});
+		expect(actor.actor_id).toMatch(/^[0-9a-z]{30}$/);
+		expect(typeof actor.pending_allocation_ts).toBe("number");
+	});
+
+	it("refuses a duplicate key, bad bodies and bad namespaces with JSON errors", async () => {
+		const body = { name: "counter", key: "dup", runner_name_selector: "r" };
+		expect((await post("/actors?namespace=default", body)).status).toBe(200);
+		const dup = await post("/actors?namespace=default", body);
+		expect(dup.status).toBe(400);
+		expect(await dup.json()).toMatchObject({
+			group: "actor",
+			code: "duplicate_key",
+		});
+		const cases: [string, unknown, number, string][] = [
+			[
+				"/actors?namespace=default",
+				{ runner_name_selector: "r" },
+				400,
+				"api.bad_request",
+			],
+			[
+				"/actors?namespace=default",
+				{ name: "x", runner_name_selector: "r", crash_policy: "explode" },
+				400,
+				"api.bad_request",
+			],
+			[
+				"/actors?namespace=default",
+				{ name: "x", runner_name_selector: "r", input: "%%%" },
+				400,
+				"api.bad_request",
+			],
+			["/actors?namespace=default", [1, 2], 400, "api.bad_request"],
+			[
+				"/actors",
+				{ name: "x", runner_name_selector: "r" },
+				400,
+				"api.bad_request",
+			],
+			[
+				"/actors?namespace=nope",
+				{ name: "x", runner_name_selector: "r" },
+				404,
+				"namespace.not_found",
+			],
+		];
+		for (const [path, payload, status, id] of cases) {
+			const response = await post(path, payload);
+			expect(response.status, `${path} ${JSON.stringify(payload)}`).toBe(
+				status,
+			);
+			const error = (await response.json()) as {
+				group: string;
+				code: string;
+				message: string;
+			};
+			expect(`${error.group}.${error.code}`).toBe(id);
+			expect(error.message.length).toBeGreaterThan(0);
+		}
+		const notJson = await api("/actors?namespace=default", {
+			method: "POST",
+			body: "{nope",
+		});
+		expect(notJson.status).toBe(400);
+	});
+
+	it("GET /actors filters by name, key and actor_ids; GET and DELETE /actors/{id}; 404s are JSON", async () => {
+		const a = (
+			(await (
+				await post("/actors?namespace=default", {
+					name: "a",
+					key: "1",
+					runner_name_selector: "r",
+				})
+			).json()) as {
+				actor: { actor_id: string };
+			}
+		).actor.actor_id;
+		const b = (
+			(await (
+				await post("/actors?namespace=default", {
+					name: "b",
+					runner_name_selector: "r",
+				})
+			).json()) as {
+				actor: { actor_id: string };
+			}
+		).actor.actor_id;
+		const ids = async (path: string) =>
+			(
+				(await (await api(path)).json()) as { actors: { actor_id: string }[] }
+			).actors.map((x) => x.actor_id);
+		expect(await ids("/actors?namespace=default&name=a")).toEqual([a]);
+		expect(await ids("/actors?namespace=default&name=a&key=1")).toEqual([a]);
+		expect(await ids("/actors?namespace=default&name=a&key=2")).toEqual([]);
+		expect(await ids(`/actors?namespace=default&actor_ids=${b},${a}`)).toEqual([
+			a,
+			b,
+		]);
+		expect(
+			(
+				(await (await api(`/actors/${a}`)).json()) as {
+					actor: { name: string };
+				}
+			).actor.name,
+		).toBe("a");
+		expect(
+			await (
+				await api(`/actors/${a}?namespace=default`, { method: "DELETE" })
+			).json(),
+		).toEqual({});
+		// Pending actors are destroyed at once; a destroyed actor is listed only when asked for.
+		expect(await ids("/actors?namespace=default&name=a")).toEqual([]);
+		expect(
+			await ids("/actors?namespace=default&name=a&include_destroyed=true"),
+		).toEqual([a]);
+		const again = await api(`/actors/${a}`, { method: "DELETE" });
+		expect(again.status).toBe(404);
+		expect(await again.json()).toMatchObject({
+			group: "actor",
+			code: "not_found",
+		});
+		const unknown = await api(`/actors/${"z".repeat(30)}`);
+		expect(unknown.status).toBe(404);
+		expect((await api("/actors/not-an-id")).status).toBe(400);
+		const noRoute = await api("/nothing/here");
+		expect(noRoute.status).toBe(404);
+		expect(await noRoute.json()).toMatchObject({
+			group: "api",
+			code: "not_found",
+		});
+	});
+
+	it("GET /runners and GET /actors/{id}/kv show runners and an actor's KV", async () => {
+		const socket = new RawRunner(engine.url, { key: "k" });
+		sockets.push(socket);
+		await socket.opened;
+		socket.init("raw-runner", 4, 3);
+		const { runnerId } = await socket.next("ToClientInit");
+		const { actor } = (await (
+			await post("/actors?namespace=default", {
+				name: "c",
+				runner_name_selector: "raw-runner",
+			})
+		).json()) as { actor: { actor_id: string } };
+		await socket.next("ToClientCommands");
+		socket.event(actor.actor_id, 0, 0, running);
+		await socket.kv(actor.actor_id, 1, {
+			tag: "KvPutRequest",
+			val: {
+				keys: [
+					new TextEncoder().encode("count").buffer,
+					new Uint8Array([0xff]).buffer,
+				],
+				values: [
+					new TextEncoder().encode("3").buffer,
+					new Uint8Array([0xfe]).buffer,
+				],
+			},
+		});
+		const runners = (await (
+			await api("/runners?namespace=default")
+		).json()) as { runners: Record<string, unknown>[] };
+		expect(runners.runners).toEqual([
+			expect.objectContaining({
+				runner_id: runnerId,
+				name: "raw-runner",
+				key: "k",
+				version: 3,
+				total_slots: 4,
+				remaining_slots: 3,
+				connected: true,
+				drain_ts: null,
+			}),
+		]);
+		const kv = (await (await api(`/actors/${actor.actor_id}/kv`)).json()) as {
+			entries: {
+				key: string | null;
+				value: string | null;
+				key_base64: string;
+			}[];
+		};
+		expect(kv.entries.map((e) => [e.key, e.value, e.key_base64])).toEqual([
+			["count", "3", Buffer.from("count").toString("base64")],
+			[null, null, "/w=="],
+		]);
+	});
+});
+
+describe("token", () => {
+	it("requires the bearer token on the API when configured (401 missing, 403 wrong)", async () => {
+		const guarded = await startEngine({ port: 0, token: "s3cret" });
+		try {
+			const missing = await fetch(`${guarded.url}/actors?namespace=default`);
+			expect(missing.status).toBe(401);
+			expect(await missing.json()).toMatchObject({
+				group: "api",
+				code: "unauthorized",
+			});
+			const wrong = await fetch(`${guarded.url}/actors?namespace=default`, {
+				headers: { authorization: "Bearer nope" },
+			});
+			expect(wrong.status).toBe(403);
+			expect(await wrong.json()).toMatchObject({
+				group: "api",
+				code: "forbidden",
+			});
+			const right = await fetch(`${guarded.url}/actors?namespace=default`, {
+				headers: { authorization: "Bearer s3cret" },
+			});
+			expect(right.status).toBe(200);
+			expect((await fetch(`${guarded.url}/health`)).status).toBe(200);
+		} finally {
+			await guarded.close();
+		}
+	});
+});
