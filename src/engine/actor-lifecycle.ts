@@ -226,12 +226,10 @@ export class ActorLifecycle {
 			});
 		}
 		if (acks.length > 0) {
-			this.#runners
-				.link(runnerId)
-				?.send({
-					tag: "ToClientAckEvents",
-					val: { lastEventCheckpoints: acks },
-				});
+			this.#runners.link(runnerId)?.send({
+				tag: "ToClientAckEvents",
+				val: { lastEventCheckpoints: acks },
+			});
 		}
 	}
 
