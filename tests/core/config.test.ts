@@ -1,3 +1,4 @@
+import { pino } from "pino";
 import { describe, expect, test } from "vitest";
 import {
 	ConfigError,
@@ -96,6 +97,17 @@ describe("config validation", () => {
 		expect(make({ pegboardEndpoint: "ws://other:2" })).toMatch(
 			/^ws:\/\/other:2\/runners\/connect/,
 		);
+	});
+
+	test("pino satisfies the logger interface", () => {
+		const lines: string[] = [];
+		const logger = pino(
+			{ level: "debug" },
+			{ write: (line: string) => lines.push(line) },
+		);
+		const runner = new Runner({ ...valid(), logger });
+		void runner.shutdown(true);
+		expect(lines.join("")).toContain("shutting down");
 	});
 
 	test("the token never appears in logs", async () => {
