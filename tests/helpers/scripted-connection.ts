@@ -4,6 +4,8 @@
  */
 import * as protocol from "@rivetkit/engine-runner-protocol";
 import { WebSocket } from "ws";
+import { startActorCommand, stopActorCommand } from "./engine-commands.ts";
+import { FrameTally } from "./frame-tally.ts";
 import {
 	createPendingWait,
 	DEFAULT_WAIT_TIMEOUT_MS,
@@ -51,8 +53,6 @@ interface ConditionWaiter {
 	wait: PendingWait<void>;
 }
 
-const RECENT_TAGS_KEPT = 12;
-
 export class ScriptedConnection {
 	readonly index: number;
 	readonly url: URL;
@@ -77,8 +77,7 @@ export class ScriptedConnection {
 	readonly #consumed: boolean[] = [];
 	#cursor = 0;
 	readonly #tagCursor = new Map<string, number>();
-	readonly #tagCounts = new Map<string, number>();
-	readonly #recentTags: string[] = [];
+	readonly #tally = new FrameTally();
 	readonly #nextWaiters: NextWaiter[] = [];
 	readonly #eventCounters = new Set<EventCounter>();
 	readonly #conditions = new Set<ConditionWaiter>();
@@ -322,7 +321,7 @@ export class ScriptedConnection {
 			this.decodeErrors.push({ frameNumber, error });
 			return;
 		}
-		this.#countTag(msg.tag);
+		this.#tally.count(msg.tag);
 		let consumed = false;
 		for (const waiter of this.#nextWaiters) {
 			if (
@@ -398,19 +397,9 @@ export class ScriptedConnection {
 		return undefined;
 	}
 
-	#countTag(tag: string): void {
-		this.#tagCounts.set(tag, (this.#tagCounts.get(tag) ?? 0) + 1);
-		this.#recentTags.push(tag);
-		if (this.#recentTags.length > RECENT_TAGS_KEPT) this.#recentTags.shift();
-	}
-
 	#summary(): string {
-		const counts = [...this.#tagCounts]
-			.map(([tag, n]) => `${tag}×${n}`)
-			.join(", ");
 		const parts = [
-			`received ${this.#frameCount} frames (${counts || "none decoded"})`,
-			`last tags [${this.#recentTags.join(", ")}]`,
+			this.#tally.describe(this.#frameCount),
 			`${this.#eventCount} events`,
 		];
 		if (this.decodeErrors.length)
@@ -426,61 +415,4 @@ export class ScriptedConnection {
 		const info = this.#closeInfo;
 		return `scripted engine: connection #${this.index} closed (${info?.code} "${info?.reason}") while waiting for ${what}; ${this.#summary()}`;
 	}
-}
-
-/** A StartActor command with the defaults of the harness (generation 0, index 0n). */
-export function startActorCommand(
-	actorId: string,
-	opts: {
-		generation?: number;
-		index?: bigint;
-		name?: string;
-		key?: string | null;
-		input?: Uint8Array | null;
-	} = {},
-): protocol.CommandWrapper {
-	const input = opts.input ? (opts.input.slice().buffer as ArrayBuffer) : null;
-	return {
-		checkpoint: {
-			actorId,
-			generation: opts.generation ?? 0,
-			index: opts.index ?? 0n,
-		},
-		inner: {
-			tag: "CommandStartActor",
-			val: {
-				config: {
-					name: opts.name ?? "test-actor",
-					key: opts.key ?? null,
-					createTs: BigInt(Date.now()),
-					input,
-				},
-				hibernatingRequests: [],
-			},
-		},
-	};
-}
-
-/** A StopActor command with the defaults of the harness (generation 0, index 1n). */
-export function stopActorCommand(
-	actorId: string,
-	opts: { generation?: number; index?: bigint } = {},
-): protocol.CommandWrapper {
-	return {
-		checkpoint: {
-			actorId,
-			generation: opts.generation ?? 0,
-			index: opts.index ?? 1n,
-		},
-		inner: { tag: "CommandStopActor", val: null },
-	};
-}
-
-/** Event filter: an ActorStateUpdate with the given state (e.g. "ActorStateRunning"). */
-export function isActorStateEvent(
-	state: protocol.ActorState["tag"],
-): (event: protocol.EventWrapper) => boolean {
-	return (event) =>
-		event.inner.tag === "EventActorStateUpdate" &&
-		event.inner.val.state.tag === state;
 }

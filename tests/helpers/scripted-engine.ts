@@ -20,10 +20,12 @@ import {
 
 export {
 	isActorStateEvent,
-	type NextOptions,
-	ScriptedConnection,
 	startActorCommand,
 	stopActorCommand,
+} from "./engine-commands.ts";
+export {
+	type NextOptions,
+	ScriptedConnection,
 	type ToServerTag,
 	type WaitForEventsOptions,
 	type WaitOptions,
