@@ -265,18 +265,20 @@ export class Lifecycle {
 			shuttingDown: this.#shutdown !== undefined,
 			initialized: conn.initialized,
 		});
-		if (decision.action === "ignore") {
+		if (!current) {
+			// Replaced or abandoned: it can neither reconnect nor end a shutdown running on its successor.
 			this.#config.log.debug(
 				{ connection: conn.id, code, reason },
 				"close of a replaced socket ignored",
 			);
 			return;
 		}
-		if (current)
-			this.#callUser("onDisconnected", () =>
-				this.#config.raw.onDisconnected?.(code, reason),
-			);
+		this.#callUser("onDisconnected", () =>
+			this.#config.raw.onDisconnected?.(code, reason),
+		);
 		switch (decision.action) {
+			case "ignore": // not produced for the current socket
+				return;
 			case "shutdown":
 				this.#config.log.info(
 					{ code, reason },

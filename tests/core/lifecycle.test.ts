@@ -387,6 +387,25 @@ describe("close policy in the runner", () => {
 		]);
 	});
 
+	test("a replaced socket closing during a drain on its successor does not end the drain", async () => {
+		const { runner, socket } = await connected({
+			engineSilenceTimeoutMs: 1000,
+			reconnect: { baseDelayMs: 100 },
+		});
+		await vi.advanceTimersByTimeAsync(1100); // socket 0 abandoned, socket 1 opened
+		socket(1).open();
+		socket(1).init();
+		socket(1).startActor("a1");
+		await settle();
+		const done = runner.shutdown(false);
+		socket(0).closed(1000, "ws.eviction#late");
+		expect(runner.state).toBe("draining");
+		socket(1).stopActor("a1");
+		await settle(10);
+		socket(1).finishClose();
+		expect(await done).toMatchObject({ mode: "drain", actorsStopped: 1 });
+	});
+
 	test.each([
 		["api.forbidden", 1011],
 		["guard.missing_header", 1011],
