@@ -111,3 +111,13 @@ export class ActorNotFoundError extends EdgerunnerError {
 		super("actor_not_found", `Actor ${actorId} is not running on this runner.`);
 	}
 }
+
+/** A tunnel WebSocket message is larger than the engine accepts (20 MiB); sending it would kill the runner socket. */
+export class TunnelMessageTooLargeError extends EdgerunnerError {
+	constructor(bytes: number, limit: number) {
+		super(
+			"tunnel_message_too_large",
+			`A WebSocket message of ${bytes} bytes exceeds the tunnel limit of ${limit} bytes; it was not sent. Split it into smaller messages.`,
+		);
+	}
+}

@@ -61,11 +61,20 @@ export class Runner {
 		this.#tunnel = createTunnel({
 			log,
 			send: (val) => send({ tag: "ToServerTunnelMessage", val }),
+			actor: (actorId) => this.#actors.get(actorId),
+			runner: () => this,
+			config,
 		});
 		this.#actors = new ActorTable({
 			log,
-			onActorStart: (id, generation, actorConfig) =>
-				config.onActorStart?.(id, generation, actorConfig) ?? Promise.resolve(),
+			onActorStart: (id, generation, actorConfig) => {
+				const actor = this.#actors.get(id, generation);
+				if (actor) this.#tunnel.actorStarting(actor);
+				return (
+					config.onActorStart?.(id, generation, actorConfig) ??
+					Promise.resolve()
+				);
+			},
 			onActorStop: (id, generation) =>
 				config.onActorStop?.(id, generation) ?? Promise.resolve(),
 			closeTunnel: (actor, cause) => this.#tunnel.closeActor(actor, cause),

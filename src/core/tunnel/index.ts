@@ -1,43 +1,220 @@
 /**
- * Placeholder tunnel until client traffic lands (issue #4): answers every request with a retryable abort and
- * refuses every WebSocket, so the gateway never waits on us.
+ * The tunnel: client HTTP and WebSocket traffic to actors (spec §8), behind the `TunnelPort` seam.
+ *
+ * `handle()` runs on the frame path and never awaits user code: it looks the request up (a number key, one map
+ * lookup) and starts the per-request work as a task. Stopping an actor touches only its own requests.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
-import type { Logger } from "../log.ts";
-import type { TunnelPort } from "./port.ts";
+import type { ActorEntry } from "../actors.ts";
+import type { RunnerConfig } from "../config.ts";
+import { errorFields, type Logger, silentLogger } from "../log.ts";
+import type { Runner } from "../runner.ts";
+import { buildRequest, encodeResponse, plainResponse } from "./http.ts";
+import { OutboundTunnel } from "./outbound.ts";
+import type { HibernatingWebSocketMetadata, TunnelPort } from "./port.ts";
+import { RequestKeys } from "./request-key.ts";
+import { RequestTable, type TunnelRequest } from "./requests.ts";
+import { WebSocketSessions } from "./websocket-sessions.ts";
 
 export interface TunnelDeps {
 	log: Logger;
 	/** Sends a tunnel message now; false if the engine socket is not ready. */
 	send(message: protocol.ToServerTunnelMessage): boolean;
+	/** The live actor with this id, if any. */
+	actor(actorId: string): ActorEntry | undefined;
+	/** The runner, passed to the user's `fetch` and `websocket` handlers (late-bound: built after the tunnel). */
+	runner(): Runner;
+	config: RunnerConfig;
 }
 
+const ABORT: protocol.ToServerTunnelMessageKind = {
+	tag: "ToServerResponseAbort",
+	val: null,
+};
+
 export function createTunnel(deps: TunnelDeps): TunnelPort {
-	const reply = (
-		messageId: protocol.MessageId,
-		kind: protocol.ToServerTunnelMessageKind,
-	) =>
-		deps.send({
-			messageId: { ...messageId, messageIndex: 0 },
-			messageKind: kind,
+	return new Tunnel(deps);
+}
+
+class Tunnel implements TunnelPort {
+	readonly #d: TunnelDeps;
+	readonly #outbound: OutboundTunnel;
+	readonly #requests: RequestTable;
+	readonly #keys = new RequestKeys();
+	readonly #sessions: WebSocketSessions;
+	readonly #debug: boolean;
+
+	constructor(deps: TunnelDeps) {
+		this.#d = deps;
+		this.#outbound = new OutboundTunnel(deps.send);
+		this.#requests = new RequestTable(this.#outbound);
+		this.#debug = debugEnabled(deps.log);
+		this.#sessions = new WebSocketSessions({
+			log: deps.log,
+			requests: this.#requests,
+			keys: this.#keys,
+			actor: deps.actor,
+			runner: deps.runner,
+			config: deps.config,
+			sendDetached: (messageId, messageKind) =>
+				this.#outbound.send({
+					messageId: { ...messageId, messageIndex: 0 },
+					messageKind,
+				}),
 		});
-	return {
-		handle(message) {
-			const kind = message.messageKind;
-			if (kind.tag === "ToClientRequestStart")
-				reply(message.messageId, { tag: "ToServerResponseAbort", val: null });
-			else if (kind.tag === "ToClientWebSocketOpen") {
-				reply(message.messageId, {
-					tag: "ToServerWebSocketClose",
-					val: { code: 1011, reason: "tunnel not available", hibernate: false },
-				});
+	}
+
+	handle(message: protocol.ToClientTunnelMessage): void {
+		const { messageId, messageKind: kind } = message;
+		const key = this.#keys.key(messageId.gatewayId, messageId.requestId);
+		if (this.#debug)
+			this.#d.log.debug(
+				{ kind: kind.tag, key, index: messageId.messageIndex },
+				"tunnel message",
+			);
+		switch (kind.tag) {
+			case "ToClientRequestStart":
+				this.#requestStart(key, messageId, kind.val);
+				return;
+			case "ToClientWebSocketMessage":
+				this.#sessions.message(key, messageId.messageIndex, kind.val);
+				return;
+			case "ToClientWebSocketOpen":
+				this.#sessions.open(key, messageId, kind.val);
+				return;
+			case "ToClientWebSocketClose":
+				this.#sessions.close(key, kind.val);
+				return;
+			case "ToClientRequestAbort": {
+				// The gateway never sends it today (spec §8.2); if it does, the response has nowhere to go.
+				const request = this.#requests.get(key);
+				if (request?.kind === "http") this.#requests.delete(request);
+				return;
 			}
-			deps.log.debug({ kind: kind.tag }, "tunnel message refused: no tunnel");
-		},
-		flush() {},
-		closeActor() {},
-		shutdown() {},
-		sendHibernatableWebSocketMessageAck() {},
-		async restoreHibernatingRequests() {},
-	};
+			case "ToClientRequestChunk":
+				// Streaming request bodies are never sent by the gateway (spec §8.2).
+				return;
+		}
+	}
+
+	#requestStart(
+		key: number,
+		messageId: protocol.MessageId,
+		start: protocol.ToClientRequestStart,
+	): void {
+		const actor = this.#d.actor(start.actorId);
+		if (!actor) {
+			// Not here (stopped, never started, moved): an abort is what guard retries (spec §8.2, Recommendation).
+			this.#outbound.send({
+				messageId: { ...messageId, messageIndex: 0 },
+				messageKind: ABORT,
+			});
+			return;
+		}
+		const request = this.#requests.add(key, actor, messageId, "http");
+		void this.#serve(request, start);
+	}
+
+	async #serve(
+		request: TunnelRequest,
+		start: protocol.ToClientRequestStart,
+	): Promise<void> {
+		const { actor } = request;
+		if (actor.status !== "running" && !(await actor.whenStarted())) {
+			this.#reply(request, ABORT);
+			return;
+		}
+		let response: protocol.ToServerResponseStart;
+		try {
+			const fetch = this.#d.config.fetch;
+			if (!fetch) response = plainResponse(501, "Not Implemented");
+			else {
+				const result = await fetch(
+					this.#d.runner(),
+					actor.actorId,
+					request.gatewayId,
+					request.requestId,
+					buildRequest(start),
+				);
+				if (!this.#requests.isLive(request)) return;
+				const encoded = await encodeResponse(result);
+				if (encoded === "too_large") {
+					this.#d.log.error(
+						{ actorId: actor.actorId, path: start.path },
+						"response body over 20 MiB: answering 500",
+					);
+					response = plainResponse(500, "Response body too large");
+				} else response = encoded;
+			}
+		} catch (err) {
+			this.#d.log.error(
+				{ actorId: actor.actorId, path: start.path, ...errorFields(err) },
+				"fetch handler failed",
+			);
+			response = plainResponse(500, "Internal Server Error");
+		}
+		this.#reply(request, { tag: "ToServerResponseStart", val: response });
+	}
+
+	/** The one answer to an HTTP request, unless it ended meanwhile (actor stopped, runner shut down). */
+	#reply(
+		request: TunnelRequest,
+		kind: protocol.ToServerTunnelMessageKind,
+	): void {
+		if (!this.#requests.isLive(request)) return;
+		this.#requests.send(request, kind);
+		this.#requests.delete(request);
+	}
+
+	flush(): void {
+		this.#outbound.flush();
+	}
+
+	/**
+	 * Pending HTTP requests end without an answer (the gateway sees the actor stop and retries); non-hibernatable
+	 * sockets close locally `1000 actor.stopped` (the gateway closes the client the same way).
+	 */
+	closeActor(actor: ActorEntry, _cause: "stopped" | "lost"): void {
+		for (const request of this.#requests.ofActor(actor))
+			this.#end(request, "actor.stopped");
+	}
+
+	shutdown(): void {
+		for (const request of this.#requests.all())
+			this.#end(request, "ws.tunnel_shutdown");
+		this.#outbound.clear();
+	}
+
+	#end(request: TunnelRequest, reason: string): void {
+		if (request.kind === "http") this.#requests.delete(request);
+		else this.#sessions.end(request, reason);
+	}
+
+	actorStarting(actor: ActorEntry): void {
+		this.#sessions.actorStarting(actor);
+	}
+
+	sendHibernatableWebSocketMessageAck(
+		gatewayId: ArrayBuffer,
+		requestId: ArrayBuffer,
+		index: number,
+	): void {
+		this.#sessions.ack(gatewayId, requestId, index);
+	}
+
+	async restoreHibernatingRequests(
+		actorId: string,
+		metaEntries: readonly HibernatingWebSocketMetadata[],
+	): Promise<void> {
+		const actor = this.#d.actor(actorId);
+		if (actor) await this.#sessions.restore(actor, metaEntries);
+	}
+}
+
+/** Building log objects per message costs; only when someone listens at debug level. */
+function debugEnabled(log: Logger): boolean {
+	if (log === silentLogger) return false;
+	const level = (log as { isLevelEnabled?: (level: string) => boolean })
+		.isLevelEnabled;
+	return typeof level === "function" ? level.call(log, "debug") : true;
 }

@@ -13,6 +13,8 @@ export interface TunnelPort {
 	flush(): void;
 	/** The actor stopped (or was lost): end its requests and non-hibernatable WebSockets. */
 	closeActor(actor: ActorEntry, cause: "stopped" | "lost"): void;
+	/** An actor is starting (before `onActorStart`): hold traffic for the hibernated sockets it will restore. */
+	actorStarting(actor: ActorEntry): void;
 	/** The runner is gone: fail everything pending. */
 	shutdown(error: EdgerunnerError): void;
 	sendHibernatableWebSocketMessageAck(
