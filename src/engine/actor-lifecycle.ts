@@ -36,6 +36,9 @@ export class ActorLifecycle {
 	/** Start/stop thresholds: an actor that does not answer in time is lost. */
 	readonly #gcTimers = new Map<string, ReturnType<typeof setTimeout>>();
 	#closed = false;
+	/** StartActor's `hibernatingRequests` for an actor (the gateway's sleeping client sockets). */
+	hibernatingRequests: (actorId: string) => protocol.HibernatingRequest[] =
+		() => [];
 
 	constructor(
 		storage: EngineStorage,
@@ -399,7 +402,7 @@ export class ActorLifecycle {
 							: (new Uint8Array(Buffer.from(actor.input, "base64"))
 									.buffer as ArrayBuffer),
 				},
-				hibernatingRequests: [],
+				hibernatingRequests: this.hibernatingRequests(actor.actorId),
 			},
 		});
 	}

@@ -23,6 +23,8 @@ export interface ConnectionContext {
 	storage: EngineStorage;
 	runners: RunnerRegistry;
 	actors: ActorLifecycle;
+	/** The gateway's side of the tunnel: every `ToServerTunnelMessage`. */
+	tunnel?: (message: protocol.ToServerTunnelMessage) => void;
 }
 
 /** The token a WebSocket client offered as subprotocol `rivet_token.<t>` (first one wins, as in guard). */
@@ -222,7 +224,8 @@ export function serveRunnerSocket(
 					closeWith("ws", "invalid_packet");
 					return;
 				}
-				return; // The gateway comes with the tunnel issue; until then tunnel messages have nowhere to go.
+				ctx.tunnel?.(message.val);
+				return;
 		}
 	};
 

@@ -6,6 +6,8 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { ActorLifecycle } from "./actor-lifecycle.ts";
 import { serveRunnerSocket } from "./connection.ts";
 import { closeFrameFor } from "./errors.ts";
+import { offeredSubprotocols, resolveTarget } from "./gateway/addressing.ts";
+import { Gateway } from "./gateway/gateway.ts";
 import { createHttpApi } from "./http-api.ts";
 import { runKvRequest } from "./kv.ts";
 import { type EngineOptions, resolveOptions } from "./options.ts";
@@ -34,6 +36,12 @@ export async function startEngine(
 	options: EngineOptions = {},
 ): Promise<RunningEngine> {
 	const resolved = resolveOptions(options);
+	let gateway: Gateway | undefined;
+	const notifyUser = resolved.onActorChange;
+	resolved.onActorChange = (actor) => {
+		gateway?.onActorChange(actor.actor_id);
+		notifyUser?.(actor);
+	};
 	const storage = await openStorage(resolved.storage);
 	let actors: ActorLifecycle | undefined;
 	const runners = new RunnerRegistry(storage, resolved, {
@@ -41,6 +49,14 @@ export async function startEngine(
 	});
 	actors = new ActorLifecycle(storage, resolved, runners);
 	const lifecycle = actors;
+	const tunnel = new Gateway({
+		actors: lifecycle,
+		link: (runnerId) => runners.link(runnerId),
+		options: resolved.gateway,
+	});
+	gateway = tunnel;
+	lifecycle.hibernatingRequests = (actorId) =>
+		tunnel.hibernatingRequests(actorId);
 	runners.resume();
 	lifecycle.resume();
 
@@ -50,7 +66,16 @@ export async function startEngine(
 		runners,
 		actors: lifecycle,
 	});
-	const server = createServer(getRequestListener(app.fetch));
+	const server = createServer(
+		getRequestListener((request) => {
+			const url = new URL(request.url);
+			const target = resolveTarget(
+				url.pathname + url.search,
+				(name) => request.headers.get(name) ?? undefined,
+			);
+			return target ? tunnel.fetch(request, target) : app.fetch(request);
+		}),
+	);
 	const sockets = new Set<WebSocket>();
 	const wss = new WebSocketServer({
 		noServer: true,
@@ -72,6 +97,17 @@ export async function startEngine(
 		"upgrade",
 		(request: IncomingMessage, socket: Duplex, head: Buffer) => {
 			const path = (request.url ?? "/").split("?")[0] ?? "/";
+			const target = RUNNER_CONNECT_PATHS.has(path)
+				? null
+				: resolveTarget(
+						request.url ?? "/",
+						(name) => request.headers[name]?.toString(),
+						offeredSubprotocols(request.headers["sec-websocket-protocol"]),
+					);
+			if (target) {
+				tunnel.upgrade(request, socket, head, target);
+				return;
+			}
 			if (!RUNNER_CONNECT_PATHS.has(path)) {
 				socket.end(
 					"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
@@ -87,6 +123,7 @@ export async function startEngine(
 					runners,
 					actors: lifecycle,
 					kv: (actorId, data) => runKvRequest(storage, actorId, data),
+					tunnel: (message) => tunnel.handleRunnerMessage(message),
 				});
 			});
 		},
@@ -103,6 +140,7 @@ export async function startEngine(
 	} catch (error) {
 		runners.close();
 		lifecycle.close();
+		tunnel.close();
 		storage.close();
 		throw error;
 	}
@@ -122,6 +160,7 @@ export async function startEngine(
 				// Timers first, so nothing fires against a half-closed engine.
 				runners.close();
 				lifecycle.close();
+				tunnel.close();
 				const socketsClosed = [...sockets].map(
 					(ws) =>
 						new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import type { ActorJson } from "./actor-json.ts";
+import type { GatewayOptions } from "./gateway/gateway-options.ts";
 import type { StorageOption } from "./storage/open.ts";
 
 /** Options of {@link startEngine}. Every duration is in milliseconds; the defaults are the real engine's. */
@@ -31,6 +32,8 @@ export interface EngineOptions {
 	log?: (line: string) => void;
 	/** Called after every stored change of an actor, with its API JSON (`GET /actors/{id}` shape). */
 	onActorChange?: (actor: ActorJson) => void;
+	/** Gateway timeouts and retries (client traffic to actors); defaults are the real engine's. */
+	gateway?: GatewayOptions;
 }
 
 export interface ResolvedEngineOptions {
@@ -48,6 +51,7 @@ export interface ResolvedEngineOptions {
 	maxMessageBytes: number;
 	log: (line: string) => void;
 	onActorChange: ((actor: ActorJson) => void) | undefined;
+	gateway: GatewayOptions;
 }
 
 /** The dev engine has one namespace, as a fresh real engine does. */
@@ -77,6 +81,7 @@ export function resolveOptions(
 		maxMessageBytes: options.maxMessageBytes ?? 32 * 1024 * 1024,
 		log: options.log ?? (() => {}),
 		onActorChange: options.onActorChange,
+		gateway: options.gateway ?? {},
 	};
 	for (const [name, value] of Object.entries(resolved)) {
 		if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) {
