@@ -43,7 +43,7 @@ it("a second socket with our runner_key evicts our runner: report 'evicted', sta
 		...runnerConfig(engine, events),
 		// A runner that wrongly reconnected after eviction would dial again within ~20 ms.
 		reconnect: { baseDelayMs: 10, maxDelayMs: 20, soonDelayMs: 10 },
-	} as RunnerConfig);
+	} as unknown as RunnerConfig);
 	runners.push(runner);
 	await runner.start();
 	await events.until("connection", () => events.connects === 1);
