@@ -5,7 +5,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RawData, WebSocket } from "ws";
-import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
+import {
+	type EngineOptions,
+	type RunningEngine,
+	startEngine,
+} from "../../src/engine/index.ts";
 import { isRunning, isSleeping, watchActors } from "../engine/actor-watch.ts";
 
 export const RUNNER_NAME = "tunnel-runner";
@@ -209,6 +213,7 @@ export function baseConfig(
 export function useTunnelContext(
 	RunnerClass: TunnelRunnerClass,
 	overrides: Record<string, unknown> = {},
+	engineOptions: EngineOptions = {},
 ): () => TunnelContext {
 	let ctx: TunnelContext | undefined;
 	const clients: TestClient[] = [];
@@ -218,7 +223,8 @@ export function useTunnelContext(
 		const engine = await startEngine({
 			port: 0,
 			onActorChange: watch.onActorChange,
-			gateway: { retryBaseDelayMs: 20 },
+			...engineOptions,
+			gateway: { retryBaseDelayMs: 20, ...engineOptions.gateway },
 		});
 		const runner = new RunnerClass(baseConfig(engine, log, overrides));
 		await runner.start();
