@@ -1,0 +1,198 @@
+/**
+ * The lost threshold, end to end: our runner reaches the dev engine through a loopback TCP relay that the test
+ * cuts (a network partition both sides see as an abrupt close) for longer than `runnerLostThresholdMs`.
+ * The engine declares the runner lost and applies each actor's crash policy; our runner stops its actors
+ * locally; after the partition heals, the engine gives the runner a new id and restarts what it rescheduled.
+ */
+import {
+	createServer,
+	connect as dial,
+	type Server,
+	type Socket,
+} from "node:net";
+import { afterEach, expect, it } from "vitest";
+import {
+	Runner,
+	type RunnerConfig,
+	RunnerLostError,
+} from "../../src/core/index.ts";
+import {
+	type ActorJson,
+	type RunningEngine,
+	startEngine,
+} from "../../src/engine/index.ts";
+import {
+	RUNNER_NAME,
+	RunnerRecorder,
+	runnerConfig,
+} from "../conformance/runner-scenarios.ts";
+import {
+	isDestroyed,
+	isRunning,
+	isSleeping,
+	watchActors,
+} from "../engine/actor-watch.ts";
+
+const LOST_THRESHOLD_MS = 300;
+
+/** A TCP relay to the engine that can drop every connection and refuse new ones until healed. */
+class Partition {
+	readonly #server: Server;
+	readonly #sockets = new Set<Socket>();
+	#cut = false;
+
+	constructor(targetPort: number) {
+		this.#server = createServer((client) => {
+			this.#track(client);
+			if (this.#cut) {
+				client.destroy();
+				return;
+			}
+			const upstream = dial(targetPort, "127.0.0.1");
+			this.#track(upstream);
+			client.pipe(upstream);
+			upstream.pipe(client);
+			const drop = () => {
+				client.destroy();
+				upstream.destroy();
+			};
+			client.on("close", drop);
+			upstream.on("close", drop);
+		});
+	}
+
+	#track(socket: Socket): void {
+		this.#sockets.add(socket);
+		socket.on("error", () => {}); // the peer sees the drop; nothing to report here
+		socket.on("close", () => this.#sockets.delete(socket));
+	}
+
+	async listen(): Promise<string> {
+		await new Promise<void>((resolve) =>
+			this.#server.listen(0, "127.0.0.1", resolve),
+		);
+		const address = this.#server.address();
+		if (address === null || typeof address === "string")
+			throw new Error("relay has no TCP address");
+		return `http://127.0.0.1:${address.port}`;
+	}
+
+	cut(): void {
+		this.#cut = true;
+		for (const socket of this.#sockets) socket.destroy();
+	}
+
+	heal(): void {
+		this.#cut = false;
+	}
+
+	async close(): Promise<void> {
+		this.cut();
+		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+	}
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+it("past the lost threshold: actors stopped locally, crash policy applied, new runner id on reconnect", async () => {
+	const watch = watchActors();
+	const engine: RunningEngine = await startEngine({
+		port: 0,
+		onActorChange: watch.onActorChange,
+		runnerLostThresholdMs: LOST_THRESHOLD_MS,
+	});
+	cleanups.push(() => engine.close());
+	const partition = new Partition(engine.port);
+	const relayUrl = await partition.listen();
+	cleanups.push(() => partition.close());
+
+	const events = new RunnerRecorder();
+	const runner = new Runner({
+		...runnerConfig(engine, events),
+		endpoint: relayUrl,
+		reconnect: { baseDelayMs: 10, maxDelayMs: 40, soonDelayMs: 10 },
+	} as unknown as RunnerConfig);
+	cleanups.push(() => runner.shutdown(true));
+	await runner.start();
+	await events.until("connection", () => events.connects === 1);
+	const firstRunnerId = runner.runnerId;
+	expect(runner.getProtocolMetadata()?.runnerLostThreshold).toBe(
+		BigInt(LOST_THRESHOLD_MS),
+	);
+
+	const create = async (key: string, crashPolicy: string) => {
+		const response = await fetch(`${engine.url}/actors?namespace=default`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({
+				name: "counter",
+				key,
+				runner_name_selector: RUNNER_NAME,
+				crash_policy: crashPolicy,
+			}),
+		});
+		const { actor } = (await response.json()) as { actor: ActorJson };
+		await watch.until(actor.actor_id, isRunning);
+		return actor.actor_id;
+	};
+	const restarted = await create("restart", "restart");
+	const sleeper = await create("sleep", "sleep");
+	const destroyed = await create("destroy", "destroy");
+	expect(events.started.map((s) => s.generation)).toEqual([0, 0, 0]);
+
+	partition.cut();
+	// Made while disconnected: queued, then failed when the runner gives up on its actors.
+	const queuedRead = runner.kvGet(restarted, [new TextEncoder().encode("k")]);
+	await expect(queuedRead).rejects.toBeInstanceOf(RunnerLostError);
+
+	// Our side: the lost timer stopped every actor here.
+	await events.until("local stops", () => events.stopped.length === 3);
+	expect(events.stopped.map((s) => s.actorId).sort()).toEqual(
+		[restarted, sleeper, destroyed].sort(),
+	);
+	expect(runner.actors.size).toBe(0);
+	expect(runner.state).toBe("reconnecting");
+	// The engine's side: the runner is lost, each actor follows its crash policy.
+	const lost = (a: ActorJson) => a.error === "lost: runner connection lost";
+	await watch.until(
+		restarted,
+		(a) => lost(a) && a.reschedule_ts !== null && a.connectable_ts === null,
+	);
+	await watch.until(sleeper, (a) => lost(a) && isSleeping(a));
+	await watch.until(destroyed, (a) => lost(a) && isDestroyed(a));
+
+	partition.heal();
+	await events.until("reconnection", () => events.connects === 2);
+	expect(runner.runnerId).toEqual(expect.any(String));
+	expect(runner.runnerId).not.toBe(firstRunnerId);
+	// Only the rescheduled actor comes back, as the next generation, on the new runner id.
+	await events.until("restart of the rescheduled actor", () =>
+		events.started.some((s) => s.actorId === restarted && s.generation === 1),
+	);
+	await watch.until(restarted, isRunning);
+	expect(events.started.filter((s) => s.generation === 1)).toEqual([
+		expect.objectContaining({ actorId: restarted, generation: 1 }),
+	]);
+	expect(runner.hasActor(restarted, 1)).toBe(true);
+	expect(runner.hasActor(sleeper)).toBe(false);
+
+	const listed = (await (
+		await fetch(`${engine.url}/runners?namespace=default&include_stopped=true`)
+	).json()) as {
+		runners: {
+			runner_id: string;
+			stop_ts: number | null;
+			connected: boolean;
+		}[];
+	};
+	const byId = new Map(listed.runners.map((r) => [r.runner_id, r]));
+	expect(byId.get(firstRunnerId as string)).toMatchObject({ connected: false });
+	expect(byId.get(firstRunnerId as string)?.stop_ts).not.toBeNull();
+	expect(byId.get(runner.runnerId as string)).toMatchObject({
+		connected: true,
+		stop_ts: null,
+	});
+});
