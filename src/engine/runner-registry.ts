@@ -42,12 +42,23 @@ export class RunnerRegistry {
 			this.#records.set(record.runnerId, record);
 	}
 
-	/** After an engine restart every live runner is disconnected: it has the lost threshold to come back. */
-	resume(): void {
-		for (const record of this.#records.values()) {
+	/**
+	 * After an engine restart every live runner is disconnected. The outage counts: the lost clock runs from the
+	 * last ping the engine stored (as the real engine's `last_ping_ts`), so a runner that stopped its actors on its
+	 * own lost timer while the engine was down never gets its old id, and those actors, back as "running".
+	 */
+	resume(now = Date.now()): void {
+		for (const record of [...this.#records.values()]) {
 			if (record.stopTs !== null) continue;
-			if (record.drainTs !== null) this.#finish(record, "drained");
-			else this.#startLostTimer(record.runnerId);
+			if (record.drainTs !== null) {
+				this.#finish(record, "drained");
+				continue;
+			}
+			const lastSeen =
+				record.lastPingTs ?? record.lastConnectedTs ?? record.createTs;
+			const remaining = lastSeen + this.#options.runnerLostThresholdMs - now;
+			if (remaining <= 0) this.#finish(record, "lost");
+			else this.#startLostTimer(record.runnerId, remaining);
 		}
 	}
 
@@ -110,9 +121,12 @@ export class RunnerRegistry {
 		else this.#startLostTimer(runnerId);
 	}
 
+	/** Stored, so that after a restart the lost clock starts from the last pong, not from the restart. */
 	pong(runnerId: string, now: number): void {
 		const record = this.#records.get(runnerId);
-		if (record) record.lastPingTs = now;
+		if (!record) return;
+		record.lastPingTs = now;
+		this.#save(record);
 	}
 
 	/** `ToServerStopping`: no new actors; evict after the drain window. Returns false if already draining. */
@@ -155,7 +169,10 @@ export class RunnerRegistry {
 		);
 	}
 
-	#startLostTimer(runnerId: string): void {
+	#startLostTimer(
+		runnerId: string,
+		delayMs = this.#options.runnerLostThresholdMs,
+	): void {
 		this.#clearTimer(this.#lostTimers, runnerId);
 		this.#lostTimers.set(
 			runnerId,
@@ -164,7 +181,7 @@ export class RunnerRegistry {
 				const record = this.#records.get(runnerId);
 				if (record && record.stopTs === null && !this.#links.has(runnerId))
 					this.#finish(record, "lost");
-			}, this.#options.runnerLostThresholdMs),
+			}, delayMs),
 		);
 	}
 
