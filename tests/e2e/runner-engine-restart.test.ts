@@ -184,3 +184,69 @@ it("restart on the same SQLite file mid-traffic: acknowledged writes and events 
 		runningBeforeRestart.sort(),
 	);
 });
+
+it("an engine down for longer than the lost threshold: on restart the runner is lost, gets a new id and its actor restarts", async () => {
+	const lostThresholdMs = 300;
+	const dir = mkdtempSync(join(tmpdir(), "edgerunner-e2e-outage-"));
+	cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+	const storage = { path: join(dir, "engine.sqlite") };
+	const before = watchActors();
+	let engine: RunningEngine = await startEngine({
+		port: 0,
+		storage,
+		runnerLostThresholdMs: lostThresholdMs,
+		onActorChange: before.onActorChange,
+	});
+	cleanups.push(() => engine.close());
+	const port = engine.port;
+	const events = new RunnerRecorder();
+	const runner = new Runner({
+		...runnerConfig(engine, events),
+		reconnect: { baseDelayMs: 10, maxDelayMs: 50, soonDelayMs: 10 },
+	} as unknown as RunnerConfig);
+	cleanups.push(() => runner.shutdown(true));
+	await runner.start();
+	await events.until("connection", () => events.connects === 1);
+	const firstRunnerId = runner.runnerId;
+	const response = await fetch(`${engine.url}/actors?namespace=default`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({
+			name: "counter",
+			runner_name_selector: RUNNER_NAME,
+			crash_policy: "restart",
+		}),
+	});
+	const { actor_id: actorId } = (
+		(await response.json()) as { actor: ActorJson }
+	).actor;
+	await before.until(actorId, isRunning);
+
+	await engine.close();
+	// The runner's own lost timer fires during the outage: it stops the actor here, telling no one.
+	await events.until("local stop", () => events.stopped.length === 1);
+	expect(runner.hasActor(actorId)).toBe(false);
+
+	const after = watchActors();
+	engine = await startEngine({
+		port,
+		storage,
+		runnerLostThresholdMs: lostThresholdMs,
+		onActorChange: after.onActorChange,
+	});
+	await events.until("reconnection", () => events.connects === 2);
+	// The outage counts towards the threshold: the engine must not hand back the old id, whose actor the runner
+	// has already dropped (it would stay "running" on the engine with nobody hosting it).
+	expect(runner.runnerId).not.toBe(firstRunnerId);
+	await events.until("restart as generation 1", () =>
+		events.started.some((s) => s.actorId === actorId && s.generation === 1),
+	);
+	await after.until(actorId, isRunning);
+	expect(after.get(actorId)?.error).toBe("lost: runner connection lost");
+	expect(
+		events.started.map(({ actorId, generation }) => ({ actorId, generation })),
+	).toEqual([
+		{ actorId, generation: 0 },
+		{ actorId, generation: 1 },
+	]);
+});
