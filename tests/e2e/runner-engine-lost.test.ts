@@ -35,36 +35,39 @@ import {
 
 const LOST_THRESHOLD_MS = 300;
 
-/** A TCP relay to the engine that can drop every connection and refuse new ones until healed. */
+/**
+ * A TCP relay to the engine that can drop every connection and refuse new ones until healed. `cut("runner")`
+ * drops only the runner's side and leaves the engine's side open and silent, as a NAT or load balancer that
+ * forgets a flow does: the engine then notices only when pongs stop coming.
+ */
 class Partition {
 	readonly #server: Server;
-	readonly #sockets = new Set<Socket>();
-	#cut = false;
+	readonly #clients = new Set<Socket>();
+	readonly #upstreams = new Set<Socket>();
+	#cut: "none" | "both" | "runner" = "none";
 
 	constructor(targetPort: number) {
 		this.#server = createServer((client) => {
-			this.#track(client);
-			if (this.#cut) {
+			this.#track(this.#clients, client);
+			if (this.#cut !== "none") {
 				client.destroy();
 				return;
 			}
 			const upstream = dial(targetPort, "127.0.0.1");
-			this.#track(upstream);
-			client.pipe(upstream);
-			upstream.pipe(client);
-			const drop = () => {
-				client.destroy();
-				upstream.destroy();
-			};
-			client.on("close", drop);
-			upstream.on("close", drop);
+			this.#track(this.#upstreams, upstream);
+			client.pipe(upstream, { end: false });
+			upstream.pipe(client, { end: false });
+			client.on("close", () => {
+				if (this.#cut !== "runner") upstream.destroy();
+			});
+			upstream.on("close", () => client.destroy());
 		});
 	}
 
-	#track(socket: Socket): void {
-		this.#sockets.add(socket);
+	#track(sockets: Set<Socket>, socket: Socket): void {
+		sockets.add(socket);
 		socket.on("error", () => {}); // the peer sees the drop; nothing to report here
-		socket.on("close", () => this.#sockets.delete(socket));
+		socket.on("close", () => sockets.delete(socket));
 	}
 
 	async listen(): Promise<string> {
@@ -77,17 +80,18 @@ class Partition {
 		return `http://127.0.0.1:${address.port}`;
 	}
 
-	cut(): void {
-		this.#cut = true;
-		for (const socket of this.#sockets) socket.destroy();
+	cut(side: "both" | "runner" = "both"): void {
+		this.#cut = side;
+		for (const socket of this.#clients) socket.destroy();
+		if (side === "both") for (const socket of this.#upstreams) socket.destroy();
 	}
 
 	heal(): void {
-		this.#cut = false;
+		this.#cut = "none";
 	}
 
 	async close(): Promise<void> {
-		this.cut();
+		this.cut("both");
 		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
 	}
 }
@@ -194,5 +198,60 @@ it("past the lost threshold: actors stopped locally, crash policy applied, new r
 	expect(byId.get(runner.runnerId as string)).toMatchObject({
 		connected: true,
 		stop_ts: null,
+	});
+});
+
+// Expected to fail until fixed (then drop `.fails`): the runner's lost timer runs from when IT saw the close,
+// the engine's from when the engine saw it, which after a half-open cut is only its ping timeout (15 s) later.
+// In between the runner has stopped its actors locally (telling no one, as R does) yet reconnects to the same
+// runner id, and the engine keeps the actor "running" there with nobody hosting it.
+it.fails("KNOWN BUG (runner side, shared with R): after a half-open cut past the lost threshold the runner reconnects to its old id without its actors", async () => {
+	const watch = watchActors();
+	const engine: RunningEngine = await startEngine({
+		port: 0,
+		onActorChange: watch.onActorChange,
+		runnerLostThresholdMs: LOST_THRESHOLD_MS,
+	});
+	cleanups.push(() => engine.close());
+	const partition = new Partition(engine.port);
+	const relayUrl = await partition.listen();
+	cleanups.push(() => partition.close());
+	const events = new RunnerRecorder();
+	const runner = new Runner({
+		...runnerConfig(engine, events),
+		endpoint: relayUrl,
+		reconnect: { baseDelayMs: 10, maxDelayMs: 40, soonDelayMs: 10 },
+	} as unknown as RunnerConfig);
+	cleanups.push(() => runner.shutdown(true));
+	await runner.start();
+	await events.until("connection", () => events.connects === 1);
+	const firstRunnerId = runner.runnerId;
+	const response = await fetch(`${engine.url}/actors?namespace=default`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({
+			name: "counter",
+			runner_name_selector: RUNNER_NAME,
+			crash_policy: "restart",
+		}),
+	});
+	const { actor_id: actorId } = (
+		(await response.json()) as { actor: ActorJson }
+	).actor;
+	await watch.until(actorId, isRunning);
+
+	partition.cut("runner");
+	await events.until("local stop", () => events.stopped.length === 1);
+	partition.heal();
+	await events.until("reconnection", () => events.connects === 2);
+	const { actor } = (await (
+		await fetch(`${engine.url}/actors/${actorId}`)
+	).json()) as { actor: ActorJson };
+	// The engine and the runner must agree: an actor the engine shows running on this runner id is hosted here.
+	const engineSaysRunningHere =
+		isRunning(actor) && runner.runnerId === firstRunnerId;
+	expect({ engineSaysRunningHere, hosted: runner.hasActor(actorId) }).toEqual({
+		engineSaysRunningHere,
+		hosted: engineSaysRunningHere,
 	});
 });
