@@ -1,110 +1,143 @@
 /**
- * The runners a benchmark compares, behind one small interface: the reference runner R
- * (`@rivetkit/engine-runner`) and ours (src/core, bundled separately by bench/run.mjs). Both get the
- * same R-shaped config with no-op async actor callbacks.
+ * The runners a benchmark compares, behind one small interface: the reference runner R (`@rivetkit/engine-runner`),
+ * ours (src/core, bundled separately by bench/run.mjs and loaded by URL) and the floor (floor-runner.ts). R and ours
+ * get the same R-shaped config and serve the same actor app (bench-actor-app.ts); ours keeps its default reconnect
+ * settings (`reconnect.soonDelayMs` 1000: a going-away reconnect waits 0–1000 ms, full jitter).
  */
+import { Runner as ReferenceRunner } from "@rivetkit/engine-runner";
 import { WebSocket } from "ws";
-import { createReferenceRunner } from "../tests/helpers/reference-runner.ts";
+import { benchActorApp } from "./bench-actor-app.ts";
+import { FloorRunner } from "./floor-runner.ts";
+
+export type RunnerName = "ours" | "reference" | "floor";
 
 export interface BenchRunner {
-	/** Starts the runner and resolves after its first handshake (onConnected). */
+	/** Starts the runner and resolves after its first handshake. */
 	start(): Promise<void>;
 	/** Immediate shutdown. */
 	stop(): Promise<void>;
+	/** Graceful shutdown (ToServerStopping, stop actors as the engine commands, close); resolves when closed. */
+	drain(): Promise<void>;
 }
 
 export interface RunnerKind {
-	/** "reference" or "ours" */
-	readonly name: string;
+	readonly name: RunnerName;
 	create(endpoint: string): BenchRunner;
 }
 
 export interface RunnerKinds {
 	kinds: RunnerKind[];
-	skipped: { name: string; reason: string }[];
+	skipped: { name: RunnerName; reason: string }[];
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 60_000;
+
+/** The config both runners get (R's shape; ours accepts every field of it). */
+function commonConfig(endpoint: string, onConnected: () => void) {
+	return {
+		version: 1,
+		endpoint,
+		namespace: "default",
+		runnerName: "bench",
+		totalSlots: 100_000,
+		prepopulateActorNames: {},
+		// R would otherwise install process-wide SIGTERM/SIGINT handlers.
+		noAutoShutdown: true,
+		onConnected,
+		onDisconnected: () => {},
+		onShutdown: () => {},
+		...benchActorApp,
+	};
+}
+
+interface ShutdownCapable {
+	start(): Promise<void> | void;
+	shutdown(immediate: boolean): Promise<unknown>;
+}
+
+function wrap(
+	runner: ShutdownCapable,
+	connected: Promise<void>,
+	what: string,
+): BenchRunner {
+	return {
+		async start() {
+			await runner.start();
+			await withTimeout(connected, CONNECT_TIMEOUT_MS, `${what} onConnected`);
+		},
+		async stop() {
+			await withTimeout(
+				runner.shutdown(true),
+				STOP_TIMEOUT_MS,
+				`${what} shutdown`,
+			);
+		},
+		async drain() {
+			await withTimeout(
+				runner.shutdown(false),
+				DRAIN_TIMEOUT_MS,
+				`${what} drain`,
+			);
+		},
+	};
+}
+
+function connectedSignal(): { promise: Promise<void>; resolve: () => void } {
+	let resolve: () => void = () => {};
+	const promise = new Promise<void>((r) => {
+		resolve = r;
+	});
+	return { promise, resolve };
+}
 
 const referenceKind: RunnerKind = {
 	name: "reference",
 	create(endpoint) {
-		const handle = createReferenceRunner({
-			endpoint,
-			runnerName: "bench",
-			onActorStart: async () => {},
-			onActorStop: async () => {},
-		});
+		const connected = connectedSignal();
+		const config = commonConfig(endpoint, connected.resolve);
+		const runner = new ReferenceRunner(
+			config as unknown as ConstructorParameters<typeof ReferenceRunner>[0],
+		);
+		return wrap(runner, connected.promise, "reference");
+	},
+};
+
+const floorKind: RunnerKind = {
+	name: "floor",
+	create(endpoint) {
+		const floor = new FloorRunner(endpoint);
 		return {
-			async start() {
-				const connected = handle.waitFor("connected", CONNECT_TIMEOUT_MS);
-				await handle.runner.start();
-				await connected;
-			},
-			stop: () =>
-				withTimeout(handle.stop(), STOP_TIMEOUT_MS, "reference shutdown"),
+			start: () =>
+				withTimeout(floor.start(), CONNECT_TIMEOUT_MS, "floor start"),
+			stop: () => floor.stop(),
+			drain: () => withTimeout(floor.drain(), DRAIN_TIMEOUT_MS, "floor drain"),
 		};
 	},
 };
 
-/** What we need of our Runner: R's constructor config shape, `start()` and R's `shutdown(immediate)`. */
-interface OurRunnerInstance {
-	start(): Promise<void> | void;
-	shutdown(immediate: boolean): Promise<unknown>;
-}
-type OurRunnerClass = new (
-	config: Record<string, unknown>,
-) => OurRunnerInstance;
+type OurRunnerClass = new (config: Record<string, unknown>) => ShutdownCapable;
 
 function ourKind(Runner: OurRunnerClass): RunnerKind {
 	return {
 		name: "ours",
 		create(endpoint) {
-			let onConnected: () => void = () => {};
-			const connected = new Promise<void>((resolve) => {
-				onConnected = resolve;
-			});
+			const connected = connectedSignal();
 			const runner = new Runner({
-				version: 1,
-				endpoint,
-				namespace: "default",
-				runnerName: "bench",
-				totalSlots: 100_000,
-				prepopulateActorNames: {},
-				noAutoShutdown: true,
+				...commonConfig(endpoint, connected.resolve),
 				// Node 20 has no global WebSocket: hand the core `ws` through the platform seam.
 				platform: { name: "node", WebSocket },
-				onConnected: () => onConnected(),
-				onDisconnected: () => {},
-				onShutdown: () => {},
-				fetch: async () => new Response("not implemented", { status: 501 }),
-				websocket: async () => {},
-				hibernatableWebSocket: { canHibernate: () => false },
-				onActorStart: async () => {},
-				onActorStop: async () => {},
 			});
-			return {
-				async start() {
-					await runner.start();
-					await withTimeout(connected, CONNECT_TIMEOUT_MS, "ours onConnected");
-				},
-				async stop() {
-					await withTimeout(
-						runner.shutdown(true),
-						STOP_TIMEOUT_MS,
-						"ours shutdown",
-					);
-				},
-			};
+			return wrap(runner, connected.promise, "ours");
 		},
 	};
 }
 
-/** R always; ours when bench/run.mjs could build src/core and it exports `Runner`. */
+/** Ours (when bench/run.mjs could build src/core and it exports `Runner`), R, and the floor, in that order. */
 export async function loadRunnerKinds(): Promise<RunnerKinds> {
-	const kinds: RunnerKind[] = [referenceKind];
-	const skipped: { name: string; reason: string }[] = [];
+	const kinds: RunnerKind[] = [];
+	const skipped: { name: RunnerName; reason: string }[] = [];
 	const coreUrl = process.env.EDGERUNNER_BENCH_CORE;
 	if (!coreUrl) {
 		skipped.push({
@@ -113,27 +146,28 @@ export async function loadRunnerKinds(): Promise<RunnerKinds> {
 				process.env.EDGERUNNER_BENCH_CORE_SKIP ??
 				"no core bundle (run through `node bench/run.mjs <name>`)",
 		});
-		return { kinds, skipped };
-	}
-	try {
-		const core = (await import(coreUrl)) as { Runner?: unknown };
-		if (typeof core.Runner === "function")
-			kinds.push(ourKind(core.Runner as OurRunnerClass));
-		else
+	} else {
+		try {
+			const core = (await import(coreUrl)) as { Runner?: unknown };
+			if (typeof core.Runner === "function")
+				kinds.push(ourKind(core.Runner as OurRunnerClass));
+			else
+				skipped.push({
+					name: "ours",
+					reason: "src/core/index.ts does not export Runner",
+				});
+		} catch (error) {
 			skipped.push({
 				name: "ours",
-				reason: "src/core/index.ts does not export Runner yet",
+				reason: `src/core failed to load: ${String(error)}`,
 			});
-	} catch (error) {
-		skipped.push({
-			name: "ours",
-			reason: `src/core failed to load: ${String(error)}`,
-		});
+		}
 	}
+	kinds.push(referenceKind, floorKind);
 	return { kinds, skipped };
 }
 
-function withTimeout<T>(
+export function withTimeout<T>(
 	promise: Promise<T>,
 	ms: number,
 	what: string,

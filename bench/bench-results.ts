@@ -1,0 +1,96 @@
+/** The shape of bench/results.json: every figure as median and range over rounds (SampleSummary). */
+
+import type { RunnerName } from "./bench-runners.ts";
+import type { BundleSize } from "./bundle-size.ts";
+import type { SampleSummary } from "./sample-summary.ts";
+import type { ModeName } from "./suite-modes.ts";
+
+export interface MachineInfo {
+	cpu: string;
+	cores: number;
+	memoryGiB: number;
+	platform: string;
+	/** os.loadavg() (1, 5, 15 min) when the run started and ended: the machine is shared. */
+	loadAverageStart: number[];
+	loadAverageEnd: number[];
+}
+
+export interface LifecycleFigure {
+	runner: RunnerName;
+	n: number;
+	startsPerSec: SampleSummary;
+	stopsPerSec: SampleSummary;
+}
+
+export interface HeapFigure {
+	runner: RunnerName;
+	n: number;
+	bytesPerActor: SampleSummary;
+}
+
+export interface HttpFigure {
+	runner: RunnerName;
+	concurrency: number;
+	bodyBytes: number;
+	requests: number;
+	requestsPerSec: SampleSummary;
+	p50Ms: SampleSummary;
+	p99Ms: SampleSummary;
+	/** [percentile, ms] over all requests of all rounds. */
+	distribution: [number, number][];
+}
+
+export interface WebSocketFigure {
+	runner: RunnerName;
+	mode: "oneway" | "echo";
+	bytes: number;
+	messages: number;
+	messagesPerSec: SampleSummary;
+}
+
+export interface DrainFigure {
+	runner: RunnerName;
+	n: number;
+	lastStopToCloseMs: SampleSummary;
+	wholeDrainMs: SampleSummary;
+}
+
+export interface ReconnectFigure {
+	runner: RunnerName;
+	/** Every close → init sample of every round. */
+	latencyMs: SampleSummary;
+	distribution: [number, number][];
+}
+
+export interface BenchResults {
+	benchmark: string;
+	date: string;
+	mode: ModeName;
+	durationSec: number;
+	machine: MachineInfo;
+	node: string;
+	commit: string | null;
+	rounds: number;
+	timeoutMs: number;
+	skipped: { name: string; reason: string }[];
+	errors: string[];
+	lifecycle: LifecycleFigure[];
+	heap: HeapFigure[];
+	http: HttpFigure[];
+	websocket: WebSocketFigure[];
+	drain: DrainFigure[];
+	reconnect: ReconnectFigure[];
+	bundle: {
+		ours: BundleSize;
+		reference: BundleSize;
+		targetGzipBytes: number;
+	} | null;
+}
+
+/** a ÷ b of two medians, or null when either is missing. */
+export function ratio(
+	a: number | null | undefined,
+	b: number | null | undefined,
+): number | null {
+	return a == null || b == null || b === 0 ? null : a / b;
+}

@@ -1,0 +1,410 @@
+/**
+ * BENCHMARKS.md, generated from the results (never edited by hand): how to rerun, the machine, targets met or
+ * missed, then one table per scenario with the ratios first (ours ÷ reference, ours ÷ floor), the charts, and the
+ * hand-written notes of bench/notes.md.
+ */
+import { type BenchResults, type HttpFigure, ratio } from "./bench-results.ts";
+import type { RunnerName } from "./bench-runners.ts";
+import type { SampleSummary } from "./sample-summary.ts";
+
+const RUNNERS: RunnerName[] = ["ours", "reference", "floor"];
+
+function num(value: number | null | undefined, digits = 0): string {
+	if (value == null || !Number.isFinite(value)) return "–";
+	return value.toLocaleString("en-US", {
+		minimumFractionDigits: digits,
+		maximumFractionDigits: digits,
+	});
+}
+
+/** "median (min–max)" with a precision that suits the magnitude. */
+function figure(s: SampleSummary | undefined): string {
+	if (!s || s.median === null)
+		return s?.timeouts ? `timeout ×${s.timeouts}` : "–";
+	const digits = Math.abs(s.median) < 10 ? 2 : Math.abs(s.median) < 100 ? 1 : 0;
+	const range =
+		s.samples.length > 1
+			? ` (${num(s.min, digits)}–${num(s.max, digits)})`
+			: "";
+	return `${num(s.median, digits)}${range}${s.timeouts ? ` +${s.timeouts} failed` : ""}`;
+}
+
+function times(value: number | null): string {
+	if (value === null) return "–";
+	return `${value >= 10 ? value.toFixed(0) : value >= 1 ? value.toFixed(1) : value.toFixed(2)}×`;
+}
+
+function table(header: string[], rows: string[][]): string {
+	const align = header.map(() => "---");
+	return [header, align, ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+function bytes(n: number): string {
+	return n >= 1024 * 1024
+		? `${n / (1024 * 1024)} MB`
+		: n >= 1024
+			? `${n / 1024} KB`
+			: `${n} B`;
+}
+
+function pick<T extends { runner: RunnerName }>(
+	list: T[],
+	match: (f: T) => boolean,
+): Record<RunnerName, T | undefined> {
+	const found = list.filter(match);
+	return {
+		ours: found.find((f) => f.runner === "ours"),
+		reference: found.find((f) => f.runner === "reference"),
+		floor: found.find((f) => f.runner === "floor"),
+	};
+}
+
+interface Target {
+	what: string;
+	met: boolean | null;
+	detail: string;
+}
+
+function lifecycleSection(
+	r: BenchResults,
+	out: string[],
+	targets: Target[],
+): void {
+	const sizes = [...new Set(r.lifecycle.map((f) => f.n))];
+	for (const metric of ["startsPerSec", "stopsPerSec"] as const) {
+		const rows = sizes.map((n) => {
+			const f = pick(r.lifecycle, (x) => x.n === n);
+			const m = (x: typeof f.ours) => x?.[metric].median;
+			return [
+				num(n),
+				times(ratio(m(f.ours), m(f.reference))),
+				times(ratio(m(f.ours), m(f.floor))),
+				...RUNNERS.map((k) => figure(f[k]?.[metric])),
+			];
+		});
+		out.push(
+			`**${metric === "startsPerSec" ? "Starts" : "Stops"} per second** (N actors in one command frame, until N events)\n`,
+			table(
+				["N", "ours ÷ reference", "ours ÷ floor", "ours", "reference", "floor"],
+				rows,
+			),
+			"",
+		);
+	}
+	const at = (n: number, runner: RunnerName) =>
+		r.lifecycle.find((f) => f.n === n && f.runner === runner)?.startsPerSec
+			.median;
+	const big = Math.max(...sizes);
+	if (sizes.includes(1000) && big > 1000) {
+		const kept = ratio(at(big, "ours"), at(1000, "ours"));
+		targets.push({
+			what: "Lifecycle: linear",
+			met: kept === null ? null : kept >= 0.5,
+			detail: `ours keeps ${times(kept)} of its 1k-actor starts/s at ${num(big)} actors (reference ${times(ratio(at(big, "reference"), at(1000, "reference")))})`,
+		});
+	}
+	if (sizes.includes(10_000)) {
+		const vsRef = ratio(at(10_000, "ours"), at(10_000, "reference"));
+		targets.push({
+			what: "Lifecycle: ≥ 10× the reference at 10k actors",
+			met: vsRef === null ? null : vsRef >= 10,
+			detail: `${times(vsRef)} (starts/s)`,
+		});
+		const vsFloor = ratio(at(10_000, "ours"), at(10_000, "floor"));
+		targets.push({
+			what: "Lifecycle: ≥ the floor's throughput",
+			met: vsFloor === null ? null : vsFloor >= 1,
+			detail: `${times(vsFloor)} of the floor at 10k actors`,
+		});
+	}
+}
+
+function heapSection(r: BenchResults, out: string[], targets: Target[]): void {
+	const f = pick(r.heap, () => true);
+	const ours = f.ours?.bytesPerActor.median;
+	out.push(
+		table(
+			["N", "ours ÷ reference", "ours, bytes/actor", "reference, bytes/actor"],
+			[
+				[
+					num(f.ours?.n ?? f.reference?.n),
+					times(ratio(ours, f.reference?.bytesPerActor.median)),
+					figure(f.ours?.bytesPerActor),
+					figure(f.reference?.bytesPerActor),
+				],
+			],
+		),
+		"",
+	);
+	targets.push({
+		what: "Heap: ≤ 1 KB per idle actor",
+		met: ours == null ? null : ours <= 1024,
+		detail: `${num(ours)} B`,
+	});
+}
+
+function httpSection(r: BenchResults, out: string[], targets: Target[]): void {
+	const cases = r.http.filter((f) => f.runner === r.http[0]?.runner);
+	const p = (f: HttpFigure | undefined) =>
+		f ? `${figure(f.p50Ms)} / ${figure(f.p99Ms)}` : "–";
+	const rows = cases.map((c) => {
+		const f = pick(
+			r.http,
+			(x) => x.concurrency === c.concurrency && x.bodyBytes === c.bodyBytes,
+		);
+		const rps = (x: HttpFigure | undefined) => x?.requestsPerSec.median;
+		const p99 = (x: HttpFigure | undefined) => x?.p99Ms.median;
+		const vsRef = ratio(rps(f.ours), rps(f.reference));
+		const p99Ratio = ratio(p99(f.ours), p99(f.reference));
+		targets.push({
+			what: `HTTP c=${c.concurrency} ${bytes(c.bodyBytes)}: ≥ 2× req/s, p99 ≤ ½ of the reference`,
+			met:
+				vsRef === null || p99Ratio === null
+					? null
+					: vsRef >= 2 && p99Ratio <= 0.5,
+			detail: `req/s ${times(vsRef)}, p99 ${times(p99Ratio)}`,
+		});
+		return [
+			`c=${c.concurrency}, ${bytes(c.bodyBytes)} × ${num(c.requests)}`,
+			times(vsRef),
+			times(ratio(rps(f.ours), rps(f.floor))),
+			times(p99Ratio),
+			...RUNNERS.map((k) => figure(f[k]?.requestsPerSec)),
+			...RUNNERS.map((k) => p(f[k])),
+		];
+	});
+	out.push(
+		table(
+			[
+				"workload",
+				"req/s ours ÷ ref",
+				"req/s ours ÷ floor",
+				"p99 ours ÷ ref",
+				"ours req/s",
+				"reference req/s",
+				"floor req/s",
+				"ours p50 / p99 ms",
+				"reference p50 / p99 ms",
+				"floor p50 / p99 ms",
+			],
+			rows,
+		),
+		"",
+	);
+}
+
+function webSocketSection(r: BenchResults, out: string[]): void {
+	const cases = r.websocket.filter((f) => f.runner === r.websocket[0]?.runner);
+	const rows = cases.map((c) => {
+		const f = pick(
+			r.websocket,
+			(x) => x.mode === c.mode && x.bytes === c.bytes,
+		);
+		const m = (x: typeof f.ours) => x?.messagesPerSec.median;
+		return [
+			`${c.mode === "echo" ? "echo" : "one way"}, ${bytes(c.bytes)} × ${num(c.messages)}`,
+			times(ratio(m(f.ours), m(f.reference))),
+			times(ratio(m(f.ours), m(f.floor))),
+			...RUNNERS.map((k) => figure(f[k]?.messagesPerSec)),
+		];
+	});
+	out.push(
+		table(
+			[
+				"workload (messages/s)",
+				"ours ÷ reference",
+				"ours ÷ floor",
+				"ours",
+				"reference",
+				"floor",
+			],
+			rows,
+		),
+		"",
+	);
+}
+
+function latencyRow(
+	label: string,
+	f: Record<RunnerName, { summary: SampleSummary } | undefined>,
+): string[] {
+	const m = (k: RunnerName) => f[k]?.summary.median;
+	return [
+		label,
+		times(ratio(m("ours"), m("reference"))),
+		times(ratio(m("ours"), m("floor"))),
+		...RUNNERS.map((k) => figure(f[k]?.summary)),
+	];
+}
+
+function drainAndReconnectSection(
+	r: BenchResults,
+	out: string[],
+	targets: Target[],
+): void {
+	const header = [
+		"ms (lower is better)",
+		"ours ÷ reference",
+		"ours ÷ floor",
+		"ours",
+		"reference",
+		"floor",
+	];
+	const rows: string[][] = [];
+	if (r.drain.length > 0) {
+		const f = pick(r.drain, () => true);
+		const n = r.drain[0]?.n ?? 0;
+		const of = (get: (x: NonNullable<typeof f.ours>) => SampleSummary) =>
+			Object.fromEntries(
+				RUNNERS.map((k) => [
+					k,
+					f[k]
+						? { summary: get(f[k] as NonNullable<typeof f.ours>) }
+						: undefined,
+				]),
+			) as Record<RunnerName, { summary: SampleSummary } | undefined>;
+		rows.push(
+			latencyRow(
+				`drain: last Stopped → close frame (${num(n)} actors)`,
+				of((x) => x.lastStopToCloseMs),
+			),
+			latencyRow(
+				`drain: whole drain of ${num(n)} actors`,
+				of((x) => x.wholeDrainMs),
+			),
+		);
+		const ours = f.ours?.lastStopToCloseMs.median;
+		targets.push({
+			what: "Drain: < 5 ms from the last stop to the close",
+			met: ours == null ? null : ours < 5,
+			detail: `${num(ours, 2)} ms (reference ${num(f.reference?.lastStopToCloseMs.median, 1)} ms)`,
+		});
+	}
+	if (r.reconnect.length > 0) {
+		const f = pick(r.reconnect, () => true);
+		rows.push(
+			latencyRow(
+				"reconnect: going_away close → next ToServerInit",
+				Object.fromEntries(
+					RUNNERS.map((k) => [
+						k,
+						f[k]
+							? { summary: (f[k] as NonNullable<typeof f.ours>).latencyMs }
+							: undefined,
+					]),
+				) as Record<RunnerName, { summary: SampleSummary } | undefined>,
+			),
+		);
+	}
+	out.push(table(header, rows), "");
+}
+
+export function renderBenchmarksMarkdown(
+	r: BenchResults,
+	chartDir: string,
+	notes: string,
+): string {
+	const out: string[] = [];
+	const targets: Target[] = [];
+	const sections: string[] = [];
+	const chart = (file: string, alt: string) =>
+		`![${alt}](${chartDir}${file})\n`;
+	if (r.lifecycle.length > 0) {
+		sections.push("## Actor lifecycle\n");
+		lifecycleSection(r, sections, targets);
+		sections.push(
+			chart("chart-lifecycle-starts.svg", "starts/s vs actors, log-log"),
+		);
+	}
+	if (r.heap.length > 0) {
+		sections.push("## Heap per idle running actor\n");
+		heapSection(r, sections, targets);
+	}
+	if (r.http.length > 0) {
+		sections.push("## HTTP tunnel\n");
+		httpSection(r, sections, targets);
+		for (const c of [1, 64])
+			if (r.http.some((f) => f.concurrency === c))
+				sections.push(
+					chart(
+						`chart-http-latency-c${c}.svg`,
+						`HTTP latency distribution, concurrency ${c}`,
+					),
+				);
+	}
+	if (r.websocket.length > 0) {
+		sections.push("## WebSocket tunnel\n");
+		webSocketSection(r, sections);
+	}
+	if (r.drain.length > 0 || r.reconnect.length > 0) {
+		sections.push("## Drain and reconnect latency\n");
+		drainAndReconnectSection(r, sections, targets);
+		if (r.reconnect.length > 0)
+			sections.push(
+				chart("chart-reconnect-latency.svg", "reconnect latency distribution"),
+			);
+	}
+	if (r.bundle) {
+		const { ours, reference, targetGzipBytes } = r.bundle;
+		sections.push(
+			"## Core bundle size\n",
+			table(
+				["bundle (esbuild, platform neutral, minified)", "minified", "gzip"],
+				[
+					[
+						ours.entry,
+						`${num(ours.minifiedBytes)} B`,
+						ours.gzipBytes === null
+							? `fails: ${ours.error}`
+							: `${num(ours.gzipBytes)} B`,
+					],
+					[
+						reference.entry,
+						reference.minifiedBytes === null
+							? "–"
+							: `${num(reference.minifiedBytes)} B`,
+						reference.gzipBytes === null
+							? `cannot bundle outside Node: ${reference.error}`
+							: `${num(reference.gzipBytes)} B`,
+					],
+				],
+			),
+			"",
+		);
+		targets.push({
+			what: "Bundle: ≤ 20 KB gzip",
+			met: ours.gzipBytes === null ? null : ours.gzipBytes <= targetGzipBytes,
+			detail: `${num(ours.gzipBytes)} B gzip (${((ours.gzipBytes ?? 0) / 1024).toFixed(1)} KB)`,
+		});
+	}
+	const m = r.machine;
+	out.push(
+		"# Benchmarks\n",
+		"<!-- Generated by `npm run bench` (bench/suite.ts). Do not edit by hand: edit bench/notes.md or the generator. -->\n",
+		`edgerunner ("ours", \`src/core\`) against the reference runner \`@rivetkit/engine-runner\` 2.2.1 ("reference") and a floor (a minimal client that only decodes and answers, bench/floor-runner.ts), on a scripted engine built on the official codec over loopback, in one process. Runners alternate (ours, reference, floor) within every round; ${r.rounds} round(s) after a warm-up; figures are median (min–max) over rounds. Ratios > 1× mean ours is faster for rates, slower for latencies. Method: [docs/benchmarks.md](docs/benchmarks.md).\n`,
+		"## Rerun\n",
+		"```sh\nnpm run bench              # full: writes bench/results.json, BENCHMARKS.md, bench/chart-*.svg\nnpm run bench:quick        # < 2 min, writes to the OS temp dir\nnpm run bench:quick -- --smoke   # a handful of iterations (CI)\nnpm run bench:lifecycle    # or bench:tunnel: a subset, to the OS temp dir\n```\n",
+		`Measured ${r.date} (${r.mode} mode, ${r.durationSec} s), commit ${r.commit ?? "?"}, Node ${r.node}, ${m.cores}× ${m.cpu}, ${m.memoryGiB} GiB. The machine is shared: load average ${m.loadAverageStart.map((x) => x.toFixed(2)).join(" / ")} at the start, ${m.loadAverageEnd.map((x) => x.toFixed(2)).join(" / ")} at the end (1 / 5 / 15 min).\n`,
+	);
+	if (r.skipped.length > 0)
+		out.push(...r.skipped.map((s) => `- skipped: ${s.name}: ${s.reason}`), "");
+	if (targets.length > 0) {
+		out.push(
+			"## Targets\n",
+			table(
+				["target", "result", ""],
+				targets.map((t) => [
+					t.what,
+					t.met === null ? "not measured" : t.met ? "met" : "**missed**",
+					t.detail,
+				]),
+			),
+			"",
+		);
+	}
+	out.push(...sections);
+	if (r.errors.length > 0)
+		out.push("## Failed measurements\n", ...r.errors.map((e) => `- ${e}`), "");
+	if (notes.trim()) out.push("## Notes\n", notes.trim(), "");
+	return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,74 @@
+/**
+ * Engine → runner tunnel frames for the benchmarks, encoded with the official codec before the clock starts.
+ * HTTP requests reuse one encoded frame per concurrency slot and patch only the request id in place (found by
+ * encoding twice and diffing, so no byte offset is assumed).
+ */
+import * as protocol from "@rivetkit/engine-runner-protocol";
+
+export const BENCH_GATEWAY_ID = new Uint8Array([0xbe, 0x7c, 0x4e, 0x11])
+	.buffer as ArrayBuffer;
+
+export function requestIdBytes(id: number): ArrayBuffer {
+	const bytes = new ArrayBuffer(4);
+	new DataView(bytes).setUint32(0, id, true);
+	return bytes;
+}
+
+export function requestIdNumber(requestId: ArrayBuffer): number {
+	return new DataView(requestId).getUint32(0, true);
+}
+
+export function tunnelFrame(
+	requestId: number,
+	messageIndex: number,
+	messageKind: protocol.ToClientTunnelMessageKind,
+): Uint8Array {
+	return protocol.encodeToClient({
+		tag: "ToClientTunnelMessage",
+		val: {
+			messageId: {
+				gatewayId: BENCH_GATEWAY_ID,
+				requestId: requestIdBytes(requestId),
+				messageIndex,
+			},
+			messageKind,
+		},
+	});
+}
+
+/** A POST /echo RequestStart frame whose request id can be rewritten in place with `setRequestId`. */
+export class RequestFrameTemplate {
+	readonly frame: Uint8Array;
+	readonly #offset: number;
+
+	constructor(body: ArrayBuffer) {
+		const kind: protocol.ToClientTunnelMessageKind = {
+			tag: "ToClientRequestStart",
+			val: {
+				actorId: "http-actor",
+				method: "POST",
+				path: "/echo",
+				headers: new Map(),
+				body,
+				stream: false,
+			},
+		};
+		this.frame = tunnelFrame(0x01020304, 0, kind);
+		const other = tunnelFrame(0xa0b0c0d0, 0, kind);
+		const diff: number[] = [];
+		for (let i = 0; i < this.frame.length && diff.length <= 4; i++)
+			if (this.frame[i] !== other[i]) diff.push(i);
+		const offset = diff[0] ?? -1;
+		if (diff.length !== 4 || diff[3] !== offset + 3)
+			throw new Error("request id is not 4 contiguous bytes in the frame");
+		this.#offset = offset;
+	}
+
+	setRequestId(id: number): void {
+		new DataView(
+			this.frame.buffer,
+			this.frame.byteOffset + this.#offset,
+			4,
+		).setUint32(0, id, true);
+	}
+}

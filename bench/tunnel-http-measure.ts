@@ -1,0 +1,100 @@
+/**
+ * HTTP tunnel: one running actor; the engine sends `requests` ToClientRequestStart (POST /echo with a body of
+ * `bodyBytes`) keeping `concurrency` in flight, and times each until its ToServerResponseStart arrives (which must
+ * be a 200 echoing the body). Throughput is requests over the time from the first send to the last response.
+ */
+import { performance } from "node:perf_hooks";
+import type { RunnerKind } from "./bench-runners.ts";
+import {
+	closeBenchSession,
+	openBenchSession,
+	startActors,
+} from "./bench-session.ts";
+import { RequestFrameTemplate, requestIdNumber } from "./tunnel-frames.ts";
+
+export interface HttpWorkload {
+	requests: number;
+	concurrency: number;
+	bodyBytes: number;
+}
+
+export interface HttpSample {
+	requestsPerSec: number;
+	/** Per-request latency, ms, in send order. */
+	latenciesMs: Float64Array;
+}
+
+export async function measureHttp(
+	kind: RunnerKind,
+	work: HttpWorkload,
+	timeoutMs: number,
+): Promise<HttpSample> {
+	const body = new Uint8Array(work.bodyBytes).fill(0x61).buffer as ArrayBuffer;
+	const slots = Array.from(
+		{ length: Math.min(work.concurrency, work.requests) },
+		() => new RequestFrameTemplate(body),
+	);
+	const session = await openBenchSession(kind);
+	const { conn } = session;
+	try {
+		await startActors(conn, ["http-actor"], timeoutMs);
+		const sentAt = new Float64Array(work.requests);
+		const latencies = new Float64Array(work.requests);
+		const slotOf = new Int32Array(work.requests);
+		let next = 0;
+		let done = 0;
+		const send = (slot: number) => {
+			const id = next++;
+			const template = slots[slot] as RequestFrameTemplate;
+			template.setRequestId(id);
+			slotOf[id] = slot;
+			sentAt[id] = performance.now();
+			conn.sendRaw(template.frame);
+		};
+		let t0 = 0;
+		const finished = new Promise<number>((resolve, reject) => {
+			const timer = setTimeout(() => {
+				unsubscribe();
+				reject(
+					new Error(`http: ${done}/${work.requests} after ${timeoutMs} ms`),
+				);
+			}, timeoutMs);
+			const unsubscribe = conn.onMessage((message, at) => {
+				if (message.tag !== "ToServerTunnelMessage") return;
+				const { messageId, messageKind } = message.val;
+				const id = requestIdNumber(messageId.requestId);
+				if (
+					messageKind.tag !== "ToServerResponseStart" ||
+					messageKind.val.status !== 200 ||
+					(messageKind.val.body?.byteLength ?? 0) !== work.bodyBytes
+				) {
+					clearTimeout(timer);
+					unsubscribe();
+					reject(
+						new Error(
+							`http: request ${id} got ${messageKind.tag} ${JSON.stringify((messageKind.val as { status?: number } | null)?.status)}`,
+						),
+					);
+					return;
+				}
+				latencies[id] = at - (sentAt[id] as number);
+				if (++done === work.requests) {
+					clearTimeout(timer);
+					unsubscribe();
+					resolve(at);
+					return;
+				}
+				if (next < work.requests) send(slotOf[id] as number);
+			});
+		});
+		t0 = performance.now();
+		for (let slot = 0; slot < slots.length; slot++) send(slot);
+		const end = await finished;
+		return {
+			requestsPerSec: (work.requests * 1000) / (end - t0),
+			latenciesMs: latencies,
+		};
+	} finally {
+		await closeBenchSession(session);
+	}
+}
