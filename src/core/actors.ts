@@ -333,14 +333,41 @@ export class ActorTable {
 			});
 	}
 
-	/** Stops every live actor locally (runner lost, new runner id, immediate shutdown); returns how many. */
-	stopAllLocally(): { count: number; done: Promise<void> } {
+	/**
+	 * Stops every live actor here at once, without waiting for the engine; returns how many.
+	 * - `"lost"`: disconnected past the lost threshold. If we come back under the same runner id (a half-open cut:
+	 *   our timer ran from when *we* saw the close), the engine still counts them as ours, so each gets a
+	 *   Stopped(Error) event that waits for the next init; the engine then applies the crash policy.
+	 * - `"forget"`: a new runner id, or the runner's end: nothing of the old identity is kept.
+	 */
+	stopAllLocally(mode: "lost" | "forget"): {
+		count: number;
+		done: Promise<void>;
+	} {
 		const actors = [...this.#live.values()];
 		const done = Promise.all(
 			actors.map((actor) => this.#stopLocally(actor, "lost")),
 		).then(() => {});
-		this.#retired.clear();
-		this.#outbox = [];
+		if (mode === "forget") {
+			this.#retired.clear();
+			this.#outbox = [];
+			return { count: actors.length, done };
+		}
+		for (const actor of actors) {
+			this.#emit(actor, {
+				tag: "EventActorStateUpdate",
+				val: {
+					state: {
+						tag: "ActorStateStopped",
+						val: {
+							code: StopCode.Error,
+							message: "runner lost: disconnected past the lost threshold",
+						},
+					},
+				},
+			});
+			this.#retire(actor);
+		}
 		return { count: actors.length, done };
 	}
 

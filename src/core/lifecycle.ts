@@ -230,7 +230,7 @@ export class Lifecycle {
 		const { actors, kv, tunnel } = this.#parts;
 		if (this.#runnerId !== undefined && this.#runnerId !== init.runnerId) {
 			// A new identity: the engine no longer counts our actors as ours.
-			const { count } = actors.stopAllLocally();
+			const { count } = actors.stopAllLocally("forget");
 			this.#config.log.warn(
 				{ old: this.#runnerId, runnerId: init.runnerId, dropped: count },
 				"runner id changed",
@@ -342,7 +342,7 @@ export class Lifecycle {
 
 	/** Disconnected past the engine's threshold: it has given our actors away. Stop them here, once. */
 	#onLost(threshold: number): void {
-		const { count } = this.#parts.actors.stopAllLocally();
+		const { count } = this.#parts.actors.stopAllLocally("lost");
 		this.#parts.kv.failAll(new RunnerLostError("KV request"), false);
 		this.#config.log.warn(
 			{ thresholdMs: threshold, stopped: count },
@@ -443,7 +443,7 @@ export class Lifecycle {
 		this.timers.close();
 		this.uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
 		const { actors, kv, tunnel } = this.#parts;
-		const { count: abandoned } = actors.stopAllLocally();
+		const { count: abandoned } = actors.stopAllLocally("forget");
 		const error = new RunnerShutdownError("request");
 		kv.failAll(new RunnerShutdownError("KV request"), true);
 		tunnel.shutdown(error);

@@ -341,6 +341,29 @@ describe("runner lost and runner id", () => {
 		expect(calls.filter((c) => c.startsWith("stop"))).toHaveLength(2);
 	});
 
+	test("lost, then back under the same runner id: each lost actor is reported Stopped(Error) so the engine reschedules it", async () => {
+		const { runner, socket, calls } = await connected({
+			reconnect: { baseDelayMs: 20_000, maxDelayMs: 20_000 },
+		});
+		socket().startActor("a1");
+		await settle();
+		socket().closed(1006, "");
+		await vi.advanceTimersByTimeAsync(20_000); // lost at 15 s, reconnect by 20 s
+		socket().open();
+		socket().init("runner-1");
+		expect(calls).toEqual(["start:a1:0", "stop:a1:0"]);
+		expect(runner.hasActor("a1")).toBe(false);
+		const resent = socket().events();
+		expect(
+			resent.map(
+				(e) => `${e.checkpoint.actorId}:${e.checkpoint.index}:${stateOf(e)}`,
+			),
+		).toEqual(["a1:0:ActorStateRunning", "a1:1:ActorStateStopped"]);
+		expect(resent[1]?.inner.val).toMatchObject({
+			state: { val: { code: protocol.StopCode.Error } },
+		});
+	});
+
 	test("reconnecting within the threshold keeps the actors", async () => {
 		const { runner, socket, calls } = await connected();
 		socket().startActor("a1");

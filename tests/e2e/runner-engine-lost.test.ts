@@ -201,11 +201,11 @@ it("past the lost threshold: actors stopped locally, crash policy applied, new r
 	});
 });
 
-// Expected to fail until fixed (then drop `.fails`): the runner's lost timer runs from when IT saw the close,
-// the engine's from when the engine saw it, which after a half-open cut is only its ping timeout (15 s) later.
-// In between the runner has stopped its actors locally (telling no one, as R does) yet reconnects to the same
-// runner id, and the engine keeps the actor "running" there with nobody hosting it.
-it.fails("KNOWN BUG (runner side, shared with R): after a half-open cut past the lost threshold the runner reconnects to its old id without its actors", async () => {
+// The runner's lost timer runs from when IT saw the close, the engine's from when the engine saw it, which after
+// a half-open cut is only its ping timeout (15 s) later. In between the runner has stopped its actors locally yet
+// reconnects to the same runner id. R tells no one, and the engine keeps the actor "running" there with nobody
+// hosting it; we report each lost actor Stopped(Error) on that reconnect, so the engine applies the crash policy.
+it("after a half-open cut past the lost threshold, the runner back under its old id reports its lost actors and the engine reschedules them", async () => {
 	const watch = watchActors();
 	const engine: RunningEngine = await startEngine({
 		port: 0,
@@ -244,14 +244,12 @@ it.fails("KNOWN BUG (runner side, shared with R): after a half-open cut past the
 	await events.until("local stop", () => events.stopped.length === 1);
 	partition.heal();
 	await events.until("reconnection", () => events.connects === 2);
-	const { actor } = (await (
-		await fetch(`${engine.url}/actors/${actorId}`)
-	).json()) as { actor: ActorJson };
-	// The engine and the runner must agree: an actor the engine shows running on this runner id is hosted here.
-	const engineSaysRunningHere =
-		isRunning(actor) && runner.runnerId === firstRunnerId;
-	expect({ engineSaysRunningHere, hosted: runner.hasActor(actorId) }).toEqual({
-		engineSaysRunningHere,
-		hosted: engineSaysRunningHere,
-	});
+	expect(runner.runnerId).toBe(firstRunnerId); // the engine never noticed: same identity
+	// The crash policy (restart) brings the actor back here as the next generation.
+	await events.until("restart", () =>
+		events.started.some((s) => s.actorId === actorId && s.generation === 1),
+	);
+	const actor = await watch.until(actorId, isRunning);
+	expect(actor.destroy_ts).toBeNull();
+	expect(runner.hasActor(actorId, 1)).toBe(true);
 });
