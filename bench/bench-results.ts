@@ -53,6 +53,8 @@ export interface DrainFigure {
 	n: number;
 	lastStopToCloseMs: SampleSummary;
 	wholeDrainMs: SampleSummary;
+	/** From the drain call to the engine receiving ToServerStopping. */
+	stoppingMs: SampleSummary;
 }
 
 export interface ReconnectFigure {

@@ -20,6 +20,8 @@ export interface DrainSample {
 	lastStopToCloseMs: number;
 	/** ms from the drain call to the engine receiving the close frame. */
 	wholeDrainMs: number;
+	/** ms from the drain call to the engine receiving ToServerStopping. */
+	stoppingMs: number;
 }
 
 export async function measureDrain(
@@ -37,8 +39,11 @@ export async function measureDrain(
 	const { conn, runner } = session;
 	try {
 		await startActors(conn, ids, timeoutMs);
-		const unsubscribe = conn.onMessage((message) => {
-			if (message.tag === "ToServerStopping") conn.sendRaw(stopFrame);
+		let stoppingAt = Number.NaN;
+		const unsubscribe = conn.onMessage((message, at) => {
+			if (message.tag !== "ToServerStopping") return;
+			stoppingAt = at;
+			conn.sendRaw(stopFrame);
 		});
 		const lastStopped = countFrames(
 			conn,
@@ -56,6 +61,7 @@ export async function measureDrain(
 		return {
 			lastStopToCloseMs: close.at - lastStopAt,
 			wholeDrainMs: close.at - t0,
+			stoppingMs: stoppingAt - t0,
 		};
 	} finally {
 		await closeBenchSession(session);

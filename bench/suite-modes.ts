@@ -105,10 +105,12 @@ export interface SuiteArgs {
 	only: Set<ScenarioName>;
 	/** Where results.json, BENCHMARKS.md and the charts go; undefined = the repo (full mode, all scenarios). */
 	outDir: string | undefined;
+	/** Only these runners (e.g. `--runners ours` under `node --cpu-prof`); undefined = all. */
+	runners: string[] | undefined;
 }
 
 export function parseSuiteArgs(argv: string[]): SuiteArgs {
-	const mode = argv.includes("--smoke")
+	let mode = argv.includes("--smoke")
 		? MODES.smoke
 		: argv.includes("--quick")
 			? MODES.quick
@@ -117,6 +119,13 @@ export function parseSuiteArgs(argv: string[]): SuiteArgs {
 		const i = argv.indexOf(flag);
 		return i >= 0 ? argv[i + 1] : undefined;
 	};
+	// Narrows the HTTP cases to one body size (for profiling one workload).
+	const httpBytes = value("--http-bytes");
+	if (httpBytes !== undefined)
+		mode = {
+			...mode,
+			http: mode.http.filter((c) => c.bodyBytes === Number(httpBytes)),
+		};
 	const onlyArg = value("--only");
 	const only = new Set<ScenarioName>();
 	for (const name of onlyArg?.split(",") ?? SCENARIOS) {
@@ -126,5 +135,10 @@ export function parseSuiteArgs(argv: string[]): SuiteArgs {
 			);
 		only.add(name as ScenarioName);
 	}
-	return { mode, only, outDir: value("--out-dir") };
+	return {
+		mode,
+		only,
+		outDir: value("--out-dir"),
+		runners: value("--runners")?.split(","),
+	};
 }

@@ -138,8 +138,9 @@ async function runRound(
 			);
 			s.push(`drain:${kind.name}:last`, r?.lastStopToCloseMs ?? null);
 			s.push(`drain:${kind.name}:whole`, r?.wholeDrainMs ?? null);
+			s.push(`drain:${kind.name}:stopping`, r?.stoppingMs ?? null);
 			console.log(
-				`  ${label} drain ${kind.name}: last stop → close ${fmt(r?.lastStopToCloseMs, "ms")}, whole ${fmt(r?.wholeDrainMs, "ms")}`,
+				`  ${label} drain ${kind.name}: last stop → close ${fmt(r?.lastStopToCloseMs, "ms")}, whole ${fmt(r?.wholeDrainMs, "ms")} (Stopping after ${fmt(r?.stoppingMs, "ms")})`,
 			);
 		}
 	if (only.has("reconnect"))
@@ -260,6 +261,7 @@ function collect(
 					n: mode.drainActors,
 					lastStopToCloseMs: s.summary(`drain:${runner}:last`),
 					wholeDrainMs: s.summary(`drain:${runner}:whole`),
+					stoppingMs: s.summary(`drain:${runner}:stopping`),
 				})),
 		reconnect: !only.has("reconnect")
 			? []
@@ -274,10 +276,14 @@ function collect(
 }
 
 async function main(): Promise<void> {
-	const { mode, only, outDir } = parseSuiteArgs(process.argv.slice(2));
+	const { mode, only, outDir, runners } = parseSuiteArgs(process.argv.slice(2));
 	const started = performance.now();
 	const loadAverageStart = loadavg();
-	const { kinds, skipped } = await loadRunnerKinds();
+	const loaded = await loadRunnerKinds();
+	const { skipped } = loaded;
+	const kinds = loaded.kinds.filter(
+		(k) => !runners || runners.includes(k.name),
+	);
 	for (const skip of skipped)
 		console.log(`skipping runner "${skip.name}": ${skip.reason}`);
 	console.log(
@@ -314,17 +320,21 @@ async function main(): Promise<void> {
 		...collect(mode, kinds, samples, only),
 		bundle,
 	};
-	writeOutputs(results, mode, only.size, outDir);
+	writeOutputs(results, mode, only.size, runners === undefined, outDir);
 }
 
 function writeOutputs(
 	results: BenchResults,
 	mode: Mode,
 	scenarioCount: number,
+	allRunners: boolean,
 	outDir: string | undefined,
 ): void {
 	const intoRepo =
-		outDir === undefined && mode.name === "full" && scenarioCount === 7;
+		outDir === undefined &&
+		mode.name === "full" &&
+		scenarioCount === 7 &&
+		allRunners;
 	const dir =
 		outDir ??
 		(intoRepo
