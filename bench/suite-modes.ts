@@ -68,7 +68,7 @@ export const MODES: Record<ModeName, Mode> = {
 		warmup: true,
 		lifecycleSizes: [100, 1000, 10_000, 20_000],
 		heapActors: 10_000,
-		http: httpCases(20_000, 500),
+		http: httpCases(20_000, 200),
 		websocket: webSocketCases(20_000, 1000),
 		drainActors: 1000,
 		reconnects: 3,

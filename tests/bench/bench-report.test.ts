@@ -1,0 +1,182 @@
+/**
+ * The pure parts of the benchmark suite: percentiles, the SVG plotter, the generated BENCHMARKS.md (ratios first,
+ * targets judged from the figures) and the in-place request-id patch of the HTTP frames.
+ */
+import * as protocol from "@rivetkit/engine-runner-protocol";
+import { describe, expect, test } from "vitest";
+import type { BenchResults } from "../../bench/bench-results.ts";
+import { renderBenchmarksMarkdown } from "../../bench/benchmarks-markdown.ts";
+import {
+	distribution,
+	latencyPercentiles,
+	percentileOfSorted,
+} from "../../bench/latency-percentiles.ts";
+import { summarize } from "../../bench/sample-summary.ts";
+import { formatTick, renderLineChart } from "../../bench/svg-chart.ts";
+import {
+	RequestFrameTemplate,
+	requestIdNumber,
+} from "../../bench/tunnel-frames.ts";
+
+describe("percentiles", () => {
+	test("nearest rank: p50 of 1..100 is 50, p99 is 99, p100 is the max", () => {
+		const values = Array.from({ length: 100 }, (_, i) => 100 - i);
+		expect(latencyPercentiles(values)).toEqual({
+			p50: 50,
+			p90: 90,
+			p99: 99,
+			max: 100,
+		});
+	});
+
+	test("a single sample is every percentile; an empty one is NaN", () => {
+		expect(percentileOfSorted([7], 1)).toBe(7);
+		expect(percentileOfSorted([7], 100)).toBe(7);
+		expect(percentileOfSorted([], 50)).toBeNaN();
+	});
+
+	test("the distribution ends at the maximum", () => {
+		const points = distribution([3, 1, 2]);
+		expect(points.at(-1)).toEqual([100, 3]);
+		expect(points[0]).toEqual([1, 1]);
+	});
+});
+
+describe("SVG line chart", () => {
+	const svg = renderLineChart({
+		title: "starts <per> second",
+		x: { label: "actors", log: true },
+		y: { label: "starts/s", log: true },
+		series: [
+			{
+				name: "ours",
+				points: [
+					[100, 1000],
+					[10_000, 100_000],
+				],
+			},
+			{
+				name: "floor",
+				points: [
+					[100, 0],
+					[10_000, 50_000],
+				],
+				dashed: true,
+			},
+		],
+	});
+
+	test("one polyline per series with at least two plottable points, a legend, escaped text", () => {
+		expect(svg.startsWith("<svg")).toBe(true);
+		expect(svg.match(/<polyline /g)).toHaveLength(1);
+		expect(svg).toContain("starts &lt;per&gt; second");
+		expect(svg).toContain(">floor</text>");
+		expect(svg).toContain('stroke-dasharray="6 4"');
+	});
+
+	test("log axes are ticked at powers of ten", () => {
+		for (const tick of ["100", "1k", "10k", "100k"])
+			expect(svg).toContain(`>${tick}</text>`);
+	});
+
+	test("tick labels are short", () => {
+		expect(formatTick(1_500_000)).toBe("1.5M");
+		expect(formatTick(20_000)).toBe("20k");
+		expect(formatTick(0.05)).toBe("0.05");
+	});
+});
+
+function emptyResults(): BenchResults {
+	return {
+		benchmark: "test",
+		date: "2026-01-01T00:00:00.000Z",
+		mode: "smoke",
+		durationSec: 1,
+		machine: {
+			cpu: "cpu",
+			cores: 2,
+			memoryGiB: 1,
+			platform: "linux-x64",
+			loadAverageStart: [1, 1, 1],
+			loadAverageEnd: [2, 2, 2],
+		},
+		node: "v20",
+		commit: "abc",
+		rounds: 1,
+		timeoutMs: 1000,
+		skipped: [],
+		errors: [],
+		lifecycle: [],
+		heap: [],
+		http: [],
+		websocket: [],
+		drain: [],
+		reconnect: [],
+		bundle: null,
+	};
+}
+
+describe("BENCHMARKS.md", () => {
+	test("ratio columns come before the figures, and a target below 10× is missed by the stated ratio", () => {
+		const results = emptyResults();
+		const rate = (v: number) => summarize([v]);
+		for (const [runner, starts] of [
+			["ours", 40_000],
+			["reference", 5_000],
+			["floor", 80_000],
+		] as const) {
+			results.lifecycle.push({
+				runner,
+				n: 10_000,
+				startsPerSec: rate(starts),
+				stopsPerSec: rate(starts),
+			});
+		}
+		const md = renderBenchmarksMarkdown(results, "bench/", "");
+		expect(md).toContain(
+			"| N | ours ÷ reference | ours ÷ floor | ours | reference | floor |",
+		);
+		expect(md).toContain("| 10,000 | 8.0× | 0.50× | 40,000 | 5,000 | 80,000 |");
+		expect(md).toMatch(
+			/Lifecycle: ≥ 10× the reference at 10k actors \| \*\*missed\*\* \| 8\.0×/,
+		);
+		expect(md).toContain(
+			"![starts/s vs actors, log-log](bench/chart-lifecycle-starts.svg)",
+		);
+		expect(md).toContain("load average 1.00 / 1.00 / 1.00 at the start");
+	});
+
+	test("a reference that cannot be bundled gets its reason, not a number", () => {
+		const results = emptyResults();
+		results.bundle = {
+			ours: {
+				entry: "src/core/index.ts",
+				minifiedBytes: 50_000,
+				gzipBytes: 17_000,
+			},
+			reference: {
+				entry: "@rivetkit/engine-runner",
+				minifiedBytes: null,
+				gzipBytes: null,
+				error: 'Could not resolve "node:crypto"',
+			},
+			targetGzipBytes: 20_480,
+		};
+		const md = renderBenchmarksMarkdown(results, "", "");
+		expect(md).toContain(
+			'cannot bundle outside Node: Could not resolve "node:crypto"',
+		);
+		expect(md).toMatch(/Bundle: ≤ 20 KB gzip \| met \| 17,000 B gzip/);
+	});
+});
+
+test("an HTTP frame template decodes with the request id it was last given", () => {
+	const template = new RequestFrameTemplate(new Uint8Array(1024).buffer);
+	for (const id of [0, 1, 0xdeadbeef, 65_536]) {
+		template.setRequestId(id);
+		const message = protocol.decodeToClient(template.frame);
+		if (message.tag !== "ToClientTunnelMessage") throw new Error(message.tag);
+		expect(requestIdNumber(message.val.messageId.requestId)).toBe(id);
+		expect(message.val.messageKind.tag).toBe("ToClientRequestStart");
+	}
+});
