@@ -27,6 +27,26 @@ function present(list: (ChartSeries | undefined)[]): ChartSeries[] {
 	return list.filter((s): s is ChartSeries => s !== undefined);
 }
 
+/**
+ * Percentiles on a "nines" scale (x = −log10(1 − p/100): 90 → 1, 99 → 2, 99.9 → 3, the max drawn at 4), so that the
+ * tail, where runners differ, gets as much room as the body.
+ */
+const MAX_NINES = 4;
+function nines(points: [number, number][]): [number, number][] {
+	return points.map(([p, ms]) => [
+		p >= 100 ? MAX_NINES : Math.min(MAX_NINES, -Math.log10(1 - p / 100)),
+		ms,
+	]);
+}
+const NINES_AXIS = {
+	label: "percentile",
+	ticks: [0, Math.log10(2), 1, 2, 3, MAX_NINES],
+	tickLabel: (x: number) =>
+		x >= MAX_NINES
+			? "max"
+			: `p${Number((100 * (1 - 10 ** -x)).toPrecision(3))}`,
+};
+
 export function renderCharts(results: BenchResults): Map<string, string> {
 	const charts = new Map<string, string>();
 	if (results.lifecycle.length > 0) {
@@ -60,13 +80,13 @@ export function renderCharts(results: BenchResults): Map<string, string> {
 			`chart-http-latency-c${concurrency}.svg`,
 			renderLineChart({
 				title: `HTTP tunnel latency, 1 KB echo, concurrency ${concurrency} (all requests, all rounds)`,
-				x: { label: "percentile", ticks: [0, 25, 50, 75, 90, 99, 100] },
+				x: NINES_AXIS,
 				y: { label: "latency, ms", log: true },
 				series: present(
 					RUNNERS.map((runner) =>
 						series(
 							runner,
-							cases.find((f) => f.runner === runner)?.distribution ?? [],
+							nines(cases.find((f) => f.runner === runner)?.distribution ?? []),
 						),
 					),
 				),
@@ -78,14 +98,16 @@ export function renderCharts(results: BenchResults): Map<string, string> {
 			"chart-reconnect-latency.svg",
 			renderLineChart({
 				title: "Reconnect latency: engine going_away close → next ToServerInit",
-				x: { label: "percentile", ticks: [0, 25, 50, 75, 100] },
+				x: NINES_AXIS,
 				y: { label: "latency, ms", log: true },
 				series: present(
 					RUNNERS.map((runner) =>
 						series(
 							runner,
-							results.reconnect.find((f) => f.runner === runner)
-								?.distribution ?? [],
+							nines(
+								results.reconnect.find((f) => f.runner === runner)
+									?.distribution ?? [],
+							),
 						),
 					),
 				),

@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { renderCharts } from "./bench-charts.ts";
 import type { BenchResults } from "./bench-results.ts";
@@ -20,7 +20,7 @@ import { distribution, latencyPercentiles } from "./latency-percentiles.ts";
 import { measureHeapPerActor, measureLifecycle } from "./lifecycle-measure.ts";
 import { measureReconnects } from "./reconnect-measure.ts";
 import { summarize } from "./sample-summary.ts";
-import { type Mode, parseSuiteArgs } from "./suite-modes.ts";
+import { MODES, type Mode, parseSuiteArgs } from "./suite-modes.ts";
 import { measureHttp } from "./tunnel-http-measure.ts";
 import { measureWebSocket } from "./tunnel-websocket-measure.ts";
 
@@ -276,7 +276,13 @@ function collect(
 }
 
 async function main(): Promise<void> {
-	const { mode, only, outDir, runners } = parseSuiteArgs(process.argv.slice(2));
+	const argv = process.argv.slice(2);
+	const renderIndex = argv.indexOf("--render");
+	if (renderIndex >= 0) {
+		renderOnly(argv[renderIndex + 1] ?? join(root, "bench", "results.json"));
+		return;
+	}
+	const { mode, only, outDir, runners } = parseSuiteArgs(argv);
 	const started = performance.now();
 	const loadAverageStart = loadavg();
 	const loaded = await loadRunnerKinds();
@@ -321,6 +327,27 @@ async function main(): Promise<void> {
 		bundle,
 	};
 	writeOutputs(results, mode, only.size, runners === undefined, outDir);
+}
+
+/**
+ * `--render [results.json]`: regenerates BENCHMARKS.md and the charts from saved results (after editing
+ * bench/notes.md or the generator) without measuring again. A full run's results go back into the repo.
+ */
+function renderOnly(file: string): void {
+	const results = JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+	const complete =
+		results.mode === "full" &&
+		results.bundle !== null &&
+		results.lifecycle.length > 0 &&
+		results.reconnect.length > 0;
+	const dir = dirname(resolve(file));
+	writeOutputs(
+		results,
+		MODES[results.mode],
+		complete ? 7 : 0,
+		complete,
+		complete && dir === join(root, "bench") ? undefined : dir,
+	);
 }
 
 function writeOutputs(

@@ -16,6 +16,8 @@ export interface ChartAxis {
 	log?: boolean;
 	/** Tick values to label; default: powers of ten (log) or five even steps (linear). */
 	ticks?: number[];
+	/** Tick label text; default formatTick. */
+	tickLabel?: (value: number) => string;
 }
 
 export interface LineChart {
@@ -133,14 +135,14 @@ export function renderLineChart(chart: LineChart): string {
 		const px = xs.toPixel(tick).toFixed(1);
 		out.push(
 			`<line x1="${px}" y1="${MARGIN.top}" x2="${px}" y2="${plotBottom}" stroke="#e5e5e5"/>`,
-			`<text x="${px}" y="${plotBottom + 16}" text-anchor="middle">${formatTick(tick)}</text>`,
+			`<text x="${px}" y="${plotBottom + 16}" text-anchor="middle">${escapeXml((chart.x.tickLabel ?? formatTick)(tick))}</text>`,
 		);
 	}
 	for (const tick of ys.ticks) {
 		const py = ys.toPixel(tick).toFixed(1);
 		out.push(
 			`<line x1="${MARGIN.left}" y1="${py}" x2="${plotRight}" y2="${py}" stroke="#e5e5e5"/>`,
-			`<text x="${MARGIN.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${formatTick(tick)}</text>`,
+			`<text x="${MARGIN.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${escapeXml((chart.y.tickLabel ?? formatTick)(tick))}</text>`,
 		);
 	}
 	out.push(
