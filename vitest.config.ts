@@ -11,6 +11,7 @@ export default defineConfig({
 					environment: "node",
 					testTimeout: 20_000,
 					hookTimeout: 20_000,
+					globalSetup: ["tests/runtimes/global-setup.ts"],
 				},
 			},
 		],
