@@ -68,6 +68,7 @@ const hibernatingActor = {
 			ws.send(`echo:${data}`);
 		});
 		ws.addEventListener("close", () => persisted.delete(key));
+		if (isRestoring) ws.send("restored");
 	},
 };
 
@@ -98,16 +99,34 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 		expect(socket.ws.readyState).toBe(socket.ws.OPEN);
 		socket.ws.send("c");
 		socket.ws.send("d");
-		await socket.received(4);
+		await socket.received(5);
 		expect(starts).toEqual([id, id]);
 		expect(received).toEqual(["a", "b", "c", "d"]);
 		expect(acked).toEqual([1, 2, 3, 4]);
 		expect(socket.messages.map((m) => m.data.toString())).toEqual([
 			"echo:a",
 			"echo:b",
+			"restored",
 			"echo:c",
 			"echo:d",
 		]);
+	});
+
+	it("woken by something else (HTTP), the actor restores the socket and can push on it at once", async () => {
+		const { actor, client, runner, watch, engine } = ctx();
+		const id = await actor({ crash_policy: "sleep" });
+		const socket = client(`/gateway/${id}/hws`);
+		await socket.opened;
+		socket.ws.send("a");
+		await socket.received(1);
+		runner.sleepActor(id);
+		await watch.until(id, isSleeping);
+		expect((await fetch(`${engine.url}/gateway/${id}/echo`)).status).toBe(200);
+		await socket.received(2);
+		expect(socket.messages[1]?.data.toString()).toBe("restored");
+		socket.ws.send("b");
+		await socket.received(3);
+		expect(received).toEqual(["a", "b"]);
 	});
 
 	it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {
@@ -121,7 +140,7 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 		runner.sleepActor(id);
 		await watch.until(id, isSleeping);
 		socket.ws.send("y");
-		await socket.received(4);
+		await socket.received(5);
 		expect(received).toEqual(["kept", "noack:x", "noack:x", "y"]);
 	});
 });

@@ -194,7 +194,8 @@ export class ProxiedWebSocket {
 				return;
 			}
 			case "ToServerWebSocketMessage":
-				if (this.#state === "open" || this.#state === "resuming")
+				// A restored socket may speak before the gateway has seen its actor run again: pass it on.
+				if (this.#state !== "opening" && this.#state !== "closed")
 					this.#client.send(Buffer.from(kind.val.data), {
 						binary: kind.val.binary,
 					});
@@ -220,6 +221,12 @@ export class ProxiedWebSocket {
 		if (this.#state === "closed") return;
 		if (!record || record.status === "destroyed") {
 			this.#close(1000, "actor.stopped");
+			return;
+		}
+		if (this.#state === "hibernating") {
+			// Woken by something else (alarm, HTTP): the actor restored this socket, so it is live again.
+			if (record.status === "running" && record.runnerId !== null)
+				void this.#resume();
 			return;
 		}
 		if (this.#state !== "open" && this.#state !== "opening") return;
