@@ -20,6 +20,8 @@ const persisted = new Map<string, HibernatingWebSocketMetadata>();
 const received: string[] = [];
 const acked: number[] = [];
 const starts: string[] = [];
+const closes: string[] = [];
+let closeSeen: () => void = () => {};
 const holder: { runner?: Runner } = {};
 
 const hex = (id: ArrayBuffer) => Buffer.from(id).toString("hex");
@@ -67,7 +69,11 @@ const hibernatingActor = {
 			}
 			ws.send(`echo:${data}`);
 		});
-		ws.addEventListener("close", () => persisted.delete(key));
+		ws.addEventListener("close", (event) => {
+			persisted.delete(key);
+			closes.push(`${event.code} ${event.reason}`);
+			closeSeen();
+		});
 		if (isRestoring) ws.send("restored");
 	},
 };
@@ -83,6 +89,7 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 		received.length = 0;
 		acked.length = 0;
 		starts.length = 0;
+		closes.length = 0;
 		holder.runner = ctx().runner as unknown as Runner;
 	});
 
@@ -127,6 +134,25 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 		socket.ws.send("b");
 		await socket.received(3);
 		expect(received).toEqual(["a", "b"]);
+	});
+
+	it("a client that leaves while the actor sleeps wakes it, and the actor hears the close", async () => {
+		const { actor, client, runner, watch } = ctx();
+		const id = await actor({ crash_policy: "sleep" });
+		const socket = client(`/gateway/${id}/hws`);
+		await socket.opened;
+		socket.ws.send("a");
+		await socket.received(1);
+		runner.sleepActor(id);
+		await watch.until(id, isSleeping);
+		const heard = new Promise<void>((resolve) => {
+			closeSeen = resolve;
+		});
+		socket.ws.close(4100, "bye");
+		await heard;
+		expect(starts).toEqual([id, id]);
+		expect(closes).toEqual(["4100 bye"]);
+		expect(persisted.size).toBe(0);
 	});
 
 	it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {

@@ -5,8 +5,8 @@
  * with `hibernate: true`) the client stays connected, its next message wakes the actor and the unacked messages
  * are republished with their original indexes. Non-hibernatable sockets close `1000 actor.stopped`.
  *
- * A client that closes while its socket hibernates is forgotten (the actor is not woken to hear it): at its next
- * start the actor finds the socket in its persisted state but not in the engine's list and cleans it up.
+ * A client that closes while its socket hibernates wakes the actor, which hears the close once it has restored
+ * the socket (as guard does).
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import type { RawData, WebSocket } from "ws";
@@ -40,6 +40,8 @@ export class ProxiedWebSocket {
 	#early: { data: Buffer; binary: boolean }[] = [];
 	#buffer: HibernationBuffer | undefined;
 	#unsubscribe: (() => void) | undefined;
+	/** The client closed while the actor slept: told to the actor once it is back. */
+	#pendingClientClose: { code: number; reason: string } | undefined;
 	#openTimer: ReturnType<typeof setTimeout> | undefined;
 
 	constructor(
@@ -265,9 +267,16 @@ export class ProxiedWebSocket {
 		// No new open after hibernation (spec §8.4): the runner restores the socket from its StartActor.
 		for (const message of this.#buffer?.unacked() ?? [])
 			this.#sendMessage(message.index, message.data, message.binary);
+		const close = this.#pendingClientClose;
+		if (close) this.#clientClosed(close.code, close.reason);
 	}
 
 	#clientClosed(code: number, reason: string): void {
+		if (this.#state === "hibernating" || this.#state === "resuming") {
+			this.#pendingClientClose = { code, reason };
+			void this.#resume();
+			return;
+		}
 		if (this.#state === "open" || this.#state === "opening") {
 			this.#index = (this.#index + 1) & 0xffff;
 			this.#toRunner(this.#index, {
