@@ -376,5 +376,8 @@ describe("hibernatable WebSockets", () => {
 					m.val.messageKind.tag === "ToServerWebSocketOpen",
 			),
 		).toBe(false);
+		await expect(runner.restoreHibernatingRequests("a1", [])).rejects.toThrow(
+			/already restored/,
+		);
 	});
 });

@@ -9,12 +9,13 @@ import type { ActorEntry } from "../actors.ts";
 import type { RunnerConfig } from "../config.ts";
 import { errorFields, type Logger, silentLogger } from "../log.ts";
 import type { Runner } from "../runner.ts";
+import { Hibernation } from "./hibernation.ts";
 import { buildRequest, encodeResponse, plainResponse } from "./http.ts";
 import { OutboundTunnel } from "./outbound.ts";
 import type { HibernatingWebSocketMetadata, TunnelPort } from "./port.ts";
 import { RequestKeys } from "./request-key.ts";
 import { RequestTable, type TunnelRequest } from "./requests.ts";
-import { WebSocketSessions } from "./websocket-sessions.ts";
+import { type SessionDeps, WebSocketSessions } from "./websocket-sessions.ts";
 
 export interface TunnelDeps {
 	log: Logger;
@@ -42,6 +43,7 @@ class Tunnel implements TunnelPort {
 	readonly #requests: RequestTable;
 	readonly #keys = new RequestKeys();
 	readonly #sessions: WebSocketSessions;
+	readonly #hibernation: Hibernation;
 	readonly #debug: boolean;
 
 	constructor(deps: TunnelDeps) {
@@ -49,7 +51,7 @@ class Tunnel implements TunnelPort {
 		this.#outbound = new OutboundTunnel(deps.send);
 		this.#requests = new RequestTable(this.#outbound);
 		this.#debug = debugEnabled(deps.log);
-		this.#sessions = new WebSocketSessions({
+		const sessionDeps: SessionDeps = {
 			log: deps.log,
 			requests: this.#requests,
 			keys: this.#keys,
@@ -61,7 +63,9 @@ class Tunnel implements TunnelPort {
 					messageId: { ...messageId, messageIndex: 0 },
 					messageKind,
 				}),
-		});
+		};
+		this.#sessions = new WebSocketSessions(sessionDeps);
+		this.#hibernation = new Hibernation(sessionDeps, this.#sessions);
 	}
 
 	handle(message: protocol.ToClientTunnelMessage): void {
@@ -191,7 +195,7 @@ class Tunnel implements TunnelPort {
 	}
 
 	actorStarting(actor: ActorEntry): void {
-		this.#sessions.actorStarting(actor);
+		this.#hibernation.actorStarting(actor);
 	}
 
 	sendHibernatableWebSocketMessageAck(
@@ -207,7 +211,7 @@ class Tunnel implements TunnelPort {
 		metaEntries: readonly HibernatingWebSocketMetadata[],
 	): Promise<void> {
 		const actor = this.#d.actor(actorId);
-		if (actor) await this.#sessions.restore(actor, metaEntries);
+		if (actor) await this.#hibernation.restore(actor, metaEntries);
 	}
 }
 

@@ -1,7 +1,7 @@
 /**
  * Tunnelled client WebSockets (spec §8.3–§8.4): open → `config.websocket` → `ToServerWebSocketOpen`, messages in
- * order, close both ways, and hibernation: message-index checks (duplicates ignored, a gap closes
- * `1008 ws.message_index_skip`), acks, and restoring sockets the gateway kept open while the actor slept.
+ * order, close both ways, and for hibernatable sockets the message-index checks (duplicates ignored, a gap
+ * closes `1008 ws.message_index_skip`) and acks. Restoring after a sleep is in hibernation.ts.
  *
  * Traffic for a socket that is not ready yet (its open handler or restore is still running) waits in the
  * request's `pending` list and is delivered in order once it is.
@@ -12,7 +12,6 @@ import type { RunnerConfig } from "../config.ts";
 import { errorFields, type Logger } from "../log.ts";
 import type { Runner } from "../runner.ts";
 import { classifyIndex } from "./message-index.ts";
-import type { HibernatingWebSocketMetadata } from "./port.ts";
 import type { RequestKeys } from "./request-key.ts";
 import type {
 	PendingInbound,
@@ -35,7 +34,7 @@ export interface SessionDeps {
 	): void;
 }
 
-const closeKind = (
+export const closeKind = (
 	code: number | null,
 	reason: string | null,
 ): protocol.ToServerTunnelMessageKind => ({
@@ -91,7 +90,7 @@ export class WebSocketSessions {
 		}
 		if (!requests.isLive(request)) return;
 		const headers = Object.fromEntries(open.headers);
-		const ws = this.#socket(request, open.path, headers);
+		const ws = this.socket(request, open.path, headers);
 		try {
 			const httpRequest = webSocketRequest(open.path, headers);
 			request.canHibernate =
@@ -128,11 +127,11 @@ export class WebSocketSessions {
 			val: { canHibernate: request.canHibernate },
 		});
 		ws._open();
-		this.#drainPending(request);
+		this.drainPending(request);
 	}
 
 	/** The actor's socket for `request`; its link ends the request when the actor closes it. */
-	#socket(
+	socket(
 		request: TunnelRequest,
 		path: string,
 		headers: Record<string, string>,
@@ -229,7 +228,7 @@ export class WebSocketSessions {
 		request.ws?._close(code, reason, false);
 	}
 
-	#drainPending(request: TunnelRequest): void {
+	drainPending(request: TunnelRequest): void {
 		const pending = request.pending as PendingInbound[];
 		request.pending = undefined;
 		for (const item of pending) {
@@ -258,122 +257,6 @@ export class WebSocketSessions {
 		});
 	}
 
-	/**
-	 * StartActor listed sockets the gateway kept open while the actor slept: hold their traffic until the actor
-	 * restores them (`restoreHibernatingRequests`, at the end of `onActorStart`). Any it did not restore by the
-	 * time it has started are closed `1000 ws.meta_not_found_during_restore`.
-	 */
-	actorStarting(actor: ActorEntry): void {
-		if (actor.hibernatingRequests.length === 0) return;
-		const { requests, keys } = this.#d;
-		for (const { gatewayId, requestId } of actor.hibernatingRequests) {
-			const key = keys.key(gatewayId, requestId);
-			const messageId = { gatewayId, requestId, messageIndex: 0 };
-			const request = requests.add(key, actor, messageId, "awaiting-restore");
-			request.canHibernate = true;
-			request.pending = [];
-		}
-		void actor.whenStarted().then(() => {
-			for (const request of requests.ofActor(actor)) {
-				if (request.kind !== "awaiting-restore") continue;
-				requests.send(
-					request,
-					closeKind(1000, "ws.meta_not_found_during_restore"),
-				);
-				requests.delete(request);
-			}
-		});
-	}
-
-	/** Spec §8.4 "Restore on wake", with R's semantics. */
-	async restore(
-		actor: ActorEntry,
-		entries: readonly HibernatingWebSocketMetadata[],
-	): Promise<void> {
-		const { requests, keys } = this.#d;
-		const persisted = new Map<number, HibernatingWebSocketMetadata>();
-		for (const meta of entries)
-			persisted.set(keys.key(meta.gatewayId, meta.requestId), meta);
-		const work: Promise<void>[] = [];
-		const connected = new Set<number>();
-		for (const { gatewayId, requestId } of actor.hibernatingRequests) {
-			const key = keys.key(gatewayId, requestId);
-			connected.add(key);
-			const held = requests.get(key);
-			const queued = held?.kind === "awaiting-restore" ? held.pending : [];
-			const meta = persisted.get(key);
-			const messageId = { gatewayId, requestId, messageIndex: 0 };
-			if (!meta) {
-				if (held?.kind === "awaiting-restore") requests.delete(held);
-				this.#d.sendDetached(
-					messageId,
-					closeKind(1000, "ws.meta_not_found_during_restore"),
-				);
-				continue;
-			}
-			const request = requests.add(key, actor, messageId, "websocket");
-			request.canHibernate = true;
-			request.serverIndex = meta.serverMessageIndex & 0xffff;
-			request.clientIndex = meta.clientMessageIndex & 0xffff;
-			request.pending = queued ?? [];
-			work.push(this.#runRestore(request, meta, false));
-		}
-		for (const [key, meta] of persisted) {
-			if (connected.has(key)) continue;
-			// Persisted but the gateway no longer holds it: let the actor's close handler clean up.
-			const stale: TunnelRequest = {
-				key,
-				actor,
-				gatewayId: meta.gatewayId,
-				requestId: meta.requestId,
-				kind: "websocket",
-				clientIndex: 0,
-				serverIndex: 0,
-				canHibernate: true,
-				ws: undefined,
-				pending: undefined,
-			};
-			work.push(this.#runRestore(stale, meta, true));
-		}
-		await Promise.allSettled(work);
-	}
-
-	async #runRestore(
-		request: TunnelRequest,
-		meta: HibernatingWebSocketMetadata,
-		stale: boolean,
-	): Promise<void> {
-		const ws = this.#socket(request, meta.path, meta.headers, stale);
-		ws._markOpen();
-		try {
-			if (!this.#d.config.websocket) throw new Error("no `websocket` handler");
-			await this.#d.config.websocket(
-				this.#d.runner(),
-				request.actor.actorId,
-				ws as unknown as WebSocket,
-				request.gatewayId,
-				request.requestId,
-				webSocketRequest(meta.path, meta.headers),
-				meta.path,
-				meta.headers,
-				true,
-				true,
-			);
-		} catch (err) {
-			this.#d.log.error(
-				{ actorId: request.actor.actorId, ...errorFields(err) },
-				"restoring a hibernated websocket failed",
-			);
-			ws._close(1011, "ws.restore_error", !stale);
-			return;
-		}
-		if (stale) {
-			ws._close(1000, "ws.stale_metadata", false);
-			return;
-		}
-		if (this.#d.requests.isLive(request)) this.#drainPending(request);
-	}
-
 	/** The actor stopped or the runner is going away: non-hibernatable sockets close locally with `reason`. */
 	end(request: TunnelRequest, reason: string): void {
 		this.#d.requests.delete(request);
@@ -384,7 +267,7 @@ export class WebSocketSessions {
 }
 
 /** The `Request` an actor's websocket handler receives, with the upgrade headers a real one would carry. */
-function webSocketRequest(
+export function webSocketRequest(
 	path: string,
 	headers: Record<string, string>,
 ): Request {
