@@ -14,6 +14,7 @@ export default defineConfig({
 					globalSetup: ["tests/runtimes/global-setup.ts"],
 				},
 			},
+			"./vitest.workers.config.ts",
 		],
 	},
 });
