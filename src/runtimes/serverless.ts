@@ -92,7 +92,11 @@ function serveStart(
 	options: ServerlessAppOptions,
 ): Response {
 	const listeners = new Set<(event: TerminateEvent) => void>();
+	let ended = false;
+	// The request's abort and the stream's cancel are one event: a second would escalate to immediate.
 	const terminate = (): void => {
+		if (ended) return;
+		ended = true;
 		for (const listener of [...listeners]) listener({ name: REQUEST_ENDED });
 	};
 	const platform: Platform = {
