@@ -4,6 +4,7 @@
  * arrive in one burst when history is off). It answers ToServerInit with ToClientInit and pings every 3 s like the
  * real engine; everything else is up to the benchmark. Keeps no history, so its memory is not the runner's.
  */
+import type { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -26,6 +27,13 @@ export class BenchConnection {
 	/** performance.now() when the runner's ToServerInit arrived (resolves on the first one). */
 	readonly init: Promise<number>;
 	readonly closed: Promise<CloseInfo>;
+	/**
+	 * performance.now() when the runner's close frame arrived. The socket's "close" event comes later: after the
+	 * closing handshake and the TCP teardown, which in this one-process setup also waits for whatever the runner
+	 * does after sending its close frame. ws has no public event for the frame, so this listens on its receiver
+	 * (ws 8 internals) and falls back to the "close" event.
+	 */
+	readonly closeFrame: Promise<number>;
 	readonly #ws: WebSocket;
 	readonly #listeners = new Set<ToServerListener>();
 	readonly #ping: ReturnType<typeof setInterval>;
@@ -45,6 +53,11 @@ export class BenchConnection {
 					at: performance.now(),
 				});
 			});
+		});
+		const receiver = (ws as unknown as { _receiver?: EventEmitter })._receiver;
+		this.closeFrame = new Promise((resolve) => {
+			receiver?.once("conclude", () => resolve(performance.now()));
+			void this.closed.then((info) => resolve(info.at));
 		});
 		ws.on("error", () => {
 			// The close event follows and is what the benchmarks await.

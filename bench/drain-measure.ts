@@ -55,12 +55,12 @@ export async function measureDrain(
 		const t0 = performance.now();
 		const drained = runner.drain();
 		const lastStopAt = await lastStopped;
-		const close = await conn.closed;
+		const closeFrameAt = await conn.closeFrame;
 		await drained;
 		unsubscribe();
 		return {
-			lastStopToCloseMs: close.at - lastStopAt,
-			wholeDrainMs: close.at - t0,
+			lastStopToCloseMs: closeFrameAt - lastStopAt,
+			wholeDrainMs: closeFrameAt - t0,
 			stoppingMs: stoppingAt - t0,
 		};
 	} finally {

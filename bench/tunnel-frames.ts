@@ -36,32 +36,48 @@ export function tunnelFrame(
 	});
 }
 
+function requestStart(
+	body: ArrayBuffer | null,
+): protocol.ToClientTunnelMessageKind {
+	return {
+		tag: "ToClientRequestStart",
+		val: {
+			actorId: "http-actor",
+			method: "POST",
+			path: "/echo",
+			headers: new Map(),
+			body,
+			stream: false,
+		},
+	};
+}
+
+/**
+ * Where the request id sits in an encoded tunnel frame: found by encoding two small frames that differ only in it.
+ * The message id comes before the message kind, so the offset holds for any body.
+ */
+function requestIdOffset(): number {
+	const a = tunnelFrame(0x01020304, 0, requestStart(null));
+	const b = tunnelFrame(0xa0b0c0d0, 0, requestStart(null));
+	const diff: number[] = [];
+	for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff.push(i);
+	const offset = diff[0] ?? -1;
+	if (diff.length !== 4 || diff[3] !== offset + 3)
+		throw new Error("request id is not 4 contiguous bytes in the frame");
+	return offset;
+}
+
 /** A POST /echo RequestStart frame whose request id can be rewritten in place with `setRequestId`. */
 export class RequestFrameTemplate {
 	readonly frame: Uint8Array;
 	readonly #offset: number;
 
-	constructor(body: ArrayBuffer) {
-		const kind: protocol.ToClientTunnelMessageKind = {
-			tag: "ToClientRequestStart",
-			val: {
-				actorId: "http-actor",
-				method: "POST",
-				path: "/echo",
-				headers: new Map(),
-				body,
-				stream: false,
-			},
-		};
-		this.frame = tunnelFrame(0x01020304, 0, kind);
-		const other = tunnelFrame(0xa0b0c0d0, 0, kind);
-		const diff: number[] = [];
-		for (let i = 0; i < this.frame.length && diff.length <= 4; i++)
-			if (this.frame[i] !== other[i]) diff.push(i);
-		const offset = diff[0] ?? -1;
-		if (diff.length !== 4 || diff[3] !== offset + 3)
-			throw new Error("request id is not 4 contiguous bytes in the frame");
-		this.#offset = offset;
+	/** Pass `copyOf` to reuse another template's encoding (one encode per body, not per slot). */
+	constructor(body: ArrayBuffer, copyOf?: RequestFrameTemplate) {
+		this.frame = copyOf
+			? copyOf.frame.slice()
+			: tunnelFrame(0, 0, requestStart(body));
+		this.#offset = requestIdOffset();
 	}
 
 	setRequestId(id: number): void {

@@ -30,9 +30,10 @@ export async function measureHttp(
 	timeoutMs: number,
 ): Promise<HttpSample> {
 	const body = new Uint8Array(work.bodyBytes).fill(0x61).buffer as ArrayBuffer;
+	const first = new RequestFrameTemplate(body);
 	const slots = Array.from(
 		{ length: Math.min(work.concurrency, work.requests) },
-		() => new RequestFrameTemplate(body),
+		(_, i) => (i === 0 ? first : new RequestFrameTemplate(body, first)),
 	);
 	const session = await openBenchSession(kind);
 	const { conn } = session;

@@ -170,13 +170,22 @@ describe("BENCHMARKS.md", () => {
 	});
 });
 
-test("an HTTP frame template decodes with the request id it was last given", () => {
-	const template = new RequestFrameTemplate(new Uint8Array(1024).buffer);
+test("HTTP frame templates (and copies) decode with the request id each was last given and the whole body", () => {
+	const first = new RequestFrameTemplate(new Uint8Array(1024).buffer);
+	const copy = new RequestFrameTemplate(new Uint8Array(1024).buffer, first);
 	for (const id of [0, 1, 0xdeadbeef, 65_536]) {
-		template.setRequestId(id);
-		const message = protocol.decodeToClient(template.frame);
-		if (message.tag !== "ToClientTunnelMessage") throw new Error(message.tag);
-		expect(requestIdNumber(message.val.messageId.requestId)).toBe(id);
-		expect(message.val.messageKind.tag).toBe("ToClientRequestStart");
+		first.setRequestId(id);
+		copy.setRequestId(id + 1);
+		for (const [template, expected] of [
+			[first, id],
+			[copy, id + 1],
+		] as const) {
+			const message = protocol.decodeToClient(template.frame);
+			if (message.tag !== "ToClientTunnelMessage") throw new Error(message.tag);
+			expect(requestIdNumber(message.val.messageId.requestId)).toBe(expected);
+			const kind = message.val.messageKind;
+			if (kind.tag !== "ToClientRequestStart") throw new Error(kind.tag);
+			expect(kind.val.body?.byteLength).toBe(1024);
+		}
 	}
 });
