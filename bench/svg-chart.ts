@@ -128,6 +128,7 @@ export function renderLineChart(chart: LineChart): string {
 	);
 	const out: string[] = [
 		`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+		`<title>${escapeXml(chart.title)}</title>`,
 		`<rect width="${width}" height="${height}" fill="#ffffff"/>`,
 		`<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(chart.title)}</text>`,
 	];
