@@ -21,6 +21,8 @@ export interface RuntimeChild {
 	readonly events: readonly ChildEvent[];
 	/** Everything the child wrote to stderr, for failure messages. */
 	readonly stderr: () => string;
+	/** Everything the child wrote, stdout and stderr. */
+	readonly output: () => string;
 	/** The first event named `name` (already seen or to come); rejects if the child exits first or on timeout. */
 	next(name: string, timeoutMs?: number): Promise<ChildEvent>;
 	readonly exited: Promise<ChildExit>;
@@ -28,25 +30,35 @@ export interface RuntimeChild {
 }
 
 const children = new Set<ChildProcess>();
+const groups = new Set<ChildProcess>();
 
 export function spawnRuntime(
 	command: string,
 	args: string[],
 	env: Record<string, string>,
 	cwd?: string,
+	options: { detached?: boolean } = {},
 ): RuntimeChild {
 	const child = spawn(command, args, {
 		cwd,
+		// A process group of its own, so a test can signal the child and everything it spawned.
+		detached: options.detached ?? false,
 		env: { ...process.env, ...env, NO_COLOR: "1" },
 		stdio: ["ignore", "pipe", "pipe"],
 	});
 	children.add(child);
+	if (options.detached) groups.add(child);
 	const events: ChildEvent[] = [];
 	const waiters = new Set<() => void>();
 	let stderr = "";
+	let output = "";
 	let exit: ChildExit | undefined;
 	child.stderr?.on("data", (chunk: Buffer) => {
 		stderr += chunk.toString();
+		output += chunk.toString();
+	});
+	child.stdout?.on("data", (chunk: Buffer) => {
+		output += chunk.toString();
 	});
 	const lines = createInterface({
 		input: child.stdout as NodeJS.ReadableStream,
@@ -75,6 +87,7 @@ export function spawnRuntime(
 		pid: child.pid ?? -1,
 		events,
 		stderr: () => stderr,
+		output: () => output,
 		exited,
 		signal: (signal) => {
 			child.kill(signal);
@@ -132,8 +145,16 @@ export function exitWithin(
 	return Promise.race([child.exited, late]).finally(() => clearTimeout(timer));
 }
 
-/** SIGKILLs every child still running and waits for their exits. */
+/** SIGKILLs every child still running (and every process group a detached child led) and waits for the exits. */
 export async function killAll(): Promise<void> {
+	for (const child of groups) {
+		try {
+			if (child.pid) process.kill(-child.pid, "SIGKILL");
+		} catch {
+			// The group is already gone.
+		}
+	}
+	groups.clear();
 	const running = [...children];
 	await Promise.all(
 		running.map(

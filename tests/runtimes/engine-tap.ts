@@ -55,6 +55,18 @@ function describeFrame(
 	return entries;
 }
 
+/** Close codes an endpoint may put in a close frame (1005 and 1006 only describe an abnormal end). */
+function sendable(code: number): boolean {
+	return (
+		(code >= 1000 &&
+			code <= 1014 &&
+			code !== 1004 &&
+			code !== 1005 &&
+			code !== 1006) ||
+		(code >= 3000 && code < 5000)
+	);
+}
+
 export async function startEngineTap(engineUrl: string): Promise<EngineTap> {
 	const entries: TapEntry[] = [];
 	const waiters = new Set<() => void>();
@@ -110,17 +122,16 @@ export async function startEngineTap(engineUrl: string): Promise<EngineTap> {
 			runnerSide.on("close", (code, reason) => {
 				sockets.delete(runnerSide);
 				record({ kind: "close", code, reason: reason.toString(), connection });
-				if (engineSide.readyState === WebSocket.OPEN)
-					engineSide.close(code === 1005 ? 1000 : code, reason);
+				// Pass the close on as the runner sent it; an abnormal end (1005/1006) ends the other side abruptly too.
+				if (engineSide.readyState === WebSocket.OPEN && sendable(code))
+					engineSide.close(code, reason);
 				else engineSide.terminate();
 			});
 			engineSide.on("close", (code, reason) => {
 				sockets.delete(engineSide);
-				if (runnerSide.readyState === WebSocket.OPEN) {
-					const forwardable =
-						code === 1000 || (code >= 3000 && code < 5000) || code === 1011;
-					runnerSide.close(forwardable ? code : 1011, reason);
-				}
+				if (runnerSide.readyState === WebSocket.OPEN && sendable(code))
+					runnerSide.close(code, reason);
+				else runnerSide.terminate();
 			});
 			runnerSide.on("error", () => {});
 			engineSide.on("error", () => runnerSide.terminate());
