@@ -81,12 +81,14 @@ console.log(JSON.stringify({
 }));
 `;
 
-describe.each([
+const NODES = [
 	{ name: "node20", node: process.execPath, websocket: "ws" },
 	{ name: "node24", node: NODE24, websocket: "native" },
-])("$name", ({ name, node, websocket }) => {
-	it.skipIf(!existsSync(node))(
-		`imports edgerunner, edgerunner/node and edgerunner/serverless as ESM (${name === "node24" && !existsSync(node) ? "skipped: tools/node24 not installed" : "WebSocket per version"})`,
+];
+for (const { name, node, websocket } of NODES) {
+	const installed = existsSync(node);
+	it.skipIf(!installed)(
+		`${name}: imports edgerunner, edgerunner/node and edgerunner/serverless as ESM; WebSocket is ${websocket}${installed ? "" : " (skipped: tools/node24 not installed)"}`,
 		() => {
 			const result = spawnSync(
 				node,
@@ -102,7 +104,7 @@ describe.each([
 			});
 		},
 	);
-});
+}
 
 describe.each([
 	{

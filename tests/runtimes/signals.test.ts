@@ -2,6 +2,7 @@
  * Real runtimes, real signals: the Node 20, Node 24, Bun and Deno examples against the dev engine, observed from
  * the engine's side through a recording relay (engine-tap.ts) and from the child's JSON stdout.
  */
+import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -197,3 +198,40 @@ for (const runtime of runtimesUnderTest()) {
 		});
 	});
 }
+
+describe.skipIf(process.platform !== "linux" || process.getuid?.() !== 0)(
+	"node20 as PID 1 (unshare --pid; needs root)",
+	() => {
+		it("as PID 1 in its own PID namespace, SIGTERM still drains and exits 143", async () => {
+			const { tap } = await engineWithTap();
+			const child = spawnRuntime(
+				"unshare",
+				[
+					"--fork",
+					"--pid",
+					"--kill-child",
+					process.execPath,
+					"examples/node/main.mjs",
+				],
+				{ RIVET_ENDPOINT: tap.url, RIVET_RUNNER_NAME: "pid1" },
+				REPO,
+			);
+			const started = await child.next("started");
+			expect(started.pid).toBe(1);
+			await child.next("connected");
+			// Signal the runner itself (PID 1 inside): unshare waits for it and exits with its status.
+			const inner = execFileSync("pgrep", ["-P", String(child.pid)], {
+				encoding: "utf8",
+			}).trim();
+			process.kill(Number(inner), "SIGTERM");
+			expect(await exitWithin(child, 10_000)).toEqual({
+				code: 143,
+				signal: null,
+			});
+			await tap.until(
+				"runner close",
+				(e) => e.kind === "close" && e.reason === "pegboard.runner_shutdown",
+			);
+		});
+	},
+);
