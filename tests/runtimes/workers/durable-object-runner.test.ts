@@ -234,3 +234,20 @@ it("serverless: GET /start streams the init packet of a connected runner; ending
 	});
 	expect(drained.drain_ts).not.toBeNull();
 });
+
+it("preShutdown() (the runtime's beta hook) drains through the one shutdown path and resolves once stopped", async () => {
+	const stub = runnerObject();
+	await wake(stub);
+	const ready = await readyRunner(stub);
+	const report = await runInDurableObject(stub, async (instance) => {
+		await instance.preShutdown();
+		return instance.runner?.closed;
+	});
+	expect(report).toMatchObject({ reason: "signal:preShutdown", mode: "drain" });
+	const seen = await until("the engine to see the drain", async () => {
+		const r = await engineRunner(ready.runnerId as string);
+		return r && r.drain_ts !== null ? r : undefined;
+	});
+	expect(seen.drain_ts).not.toBeNull();
+	expect((await status(stub)).state).toBe("stopped");
+});
