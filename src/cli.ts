@@ -30,6 +30,7 @@ interface CounterActors {
 	onActorStart(actorId: string): Promise<void>;
 	onActorStop(actorId: string): Promise<void>;
 	fetch(...args: unknown[]): Promise<Response>;
+	websocket(...args: unknown[]): Promise<void>;
 	stopAll(): void;
 }
 
@@ -158,7 +159,7 @@ async function runDemo(
 		onDisconnected: () => {},
 		onShutdown: () => {},
 		fetch: (...args: unknown[]) => counter.fetch(...args),
-		websocket: async () => {},
+		websocket: (...args: unknown[]) => counter.websocket(...args),
 		hibernatableWebSocket: { canHibernate: () => false },
 		onActorStart: (actorId: string) => counter.onActorStart(actorId),
 		onActorStop: (actorId: string) => counter.onActorStop(actorId),
@@ -205,12 +206,21 @@ async function runDemo(
 			.actor_id;
 	}
 	const auth = token ? ` -H "Authorization: Bearer ${token}"` : "";
+	const gateway = `${engine.url}/gateway/${actorId}`;
+	const wsGateway = gateway.replace(/^http/, "ws");
 	console.log(`
 A Node runner ("${DEMO_RUNNER}") hosts the counter actor ${actorId}.
-It adds 1 to its KV-backed count every 2 s and on every start. Try:
+Every start adds 1 to its KV-backed count. Reach it through the gateway:
+
+  curl ${gateway}/count
+  curl -X POST ${gateway}/increment
+  curl -X POST -H "x-rivet-target: actor" -H "x-rivet-actor: ${actorId}" ${engine.url}/request/increment
+  node -e "const ws = new (require('ws'))('${wsGateway}/ws'); ws.on('message', (m) => console.log(String(m)))"
+
+(the WebSocket prints every change; run it from this directory, where the ws package resolves). The engine API:
 
   curl${auth} ${engine.url}/actors/${actorId}        # the actor, as the engine API shows it
-  curl${auth} ${engine.url}/actors/${actorId}/kv     # its KV: watch "count" grow
+  curl${auth} ${engine.url}/actors/${actorId}/kv     # its KV: "count"
   curl${auth} "${engine.url}/runners?namespace=default"
 
 Ctrl-C drains the runner and stops the engine; run again and the count carries on.`);

@@ -1,18 +1,20 @@
-// The example actor: a counter whose value lives in the actor's KV, so it survives sleep, restarts and
-// engine restarts (with SQLite). Plain ESM so `node dist/cli.js` can load it without a build step.
-// It needs only the runner methods every runner has: kvGet / kvPut.
+// The example actor: a counter whose value lives in the actor's KV, so it survives sleep, restarts and engine
+// restarts (with SQLite). A Hono app serves it through the tunnel: `GET /count`, `POST /increment`, and a
+// WebSocket `/ws` that pushes every change. Plain ESM so `node dist/cli.js` loads it without a build step; it
+// needs only what every runner has (`kvGet`/`kvPut`, `fetch`, `websocket`).
+import { Hono } from "hono";
 
 const COUNT_KEY = new TextEncoder().encode("count");
-const TICK_MS = 2000;
 
 /**
- * RunnerConfig callbacks that host counter actors. Each running counter adds 1 every 2 s (so its KV-backed count
- * visibly moves) and answers `GET /` with the count and `POST /increment` by adding 1 (once the tunnel exists).
+ * RunnerConfig callbacks that host counter actors. Every start adds 1, so restarts are visible in the count.
  * @param {() => { kvGet(id: string, keys: Uint8Array[]): Promise<(Uint8Array | null)[]>; kvPut(id: string, entries: [Uint8Array, Uint8Array][]): Promise<void> }} getRunner
  */
 export function counterActors(getRunner) {
-	/** @type {Map<string, ReturnType<typeof setInterval>>} */
-	const ticks = new Map();
+	/** Open `/ws` sockets per actor, to push every change. @type {Map<string, Set<WebSocket>>} */
+	const sockets = new Map();
+	/** Per-actor queue, so concurrent increments never lose an update. @type {Map<string, Promise<unknown>>} */
+	const queues = new Map();
 
 	/** @param {string} actorId */
 	async function read(actorId) {
@@ -20,31 +22,43 @@ export function counterActors(getRunner) {
 		return value ? Number(new TextDecoder().decode(value)) : 0;
 	}
 
-	/** @param {string} actorId */
-	async function increment(actorId) {
-		const next = (await read(actorId)) + 1;
-		await getRunner().kvPut(actorId, [
-			[COUNT_KEY, new TextEncoder().encode(String(next))],
-		]);
+	/** @param {string} actorId @returns {Promise<number>} */
+	function increment(actorId) {
+		const next = (queues.get(actorId) ?? Promise.resolve()).then(async () => {
+			const count = (await read(actorId)) + 1;
+			await getRunner().kvPut(actorId, [
+				[COUNT_KEY, new TextEncoder().encode(String(count))],
+			]);
+			const message = JSON.stringify({ count });
+			for (const ws of sockets.get(actorId) ?? []) ws.send(message);
+			return count;
+		});
+		queues.set(
+			actorId,
+			next.catch(() => {}),
+		);
 		return next;
 	}
+
+	/** @type {Hono<{ Bindings: { actorId: string } }>} */
+	const api = new Hono();
+	api.get("/", async (c) => c.json({ count: await read(c.env.actorId) }));
+	api.get("/count", async (c) => c.json({ count: await read(c.env.actorId) }));
+	api.post("/increment", async (c) =>
+		c.json({ count: await increment(c.env.actorId) }),
+	);
+	// The header addressing (`x-rivet-target: actor`) forwards the whole `/request/…` path.
+	const app = new Hono().route("/", api).route("/request", api);
 
 	return {
 		/** @param {string} actorId */
 		async onActorStart(actorId) {
 			await increment(actorId);
-			ticks.set(
-				actorId,
-				setInterval(() => {
-					// A tick racing a stop may fail once the engine deallocated the actor; the next start catches up.
-					increment(actorId).catch(() => {});
-				}, TICK_MS),
-			);
 		},
 		/** @param {string} actorId */
 		async onActorStop(actorId) {
-			clearInterval(ticks.get(actorId));
-			ticks.delete(actorId);
+			sockets.delete(actorId);
+			queues.delete(actorId);
 		},
 		/**
 		 * @param {unknown} _runner
@@ -53,17 +67,43 @@ export function counterActors(getRunner) {
 		 * @param {unknown} _requestId
 		 * @param {Request} request
 		 */
-		async fetch(_runner, actorId, _gatewayId, _requestId, request) {
-			const url = new URL(request.url);
-			if (request.method === "POST" && url.pathname === "/increment") {
-				return Response.json({ count: await increment(actorId) });
-			}
-			return Response.json({ count: await read(actorId) });
+		fetch(_runner, actorId, _gatewayId, _requestId, request) {
+			return app.fetch(request, { actorId });
 		},
-		/** Stops every tick (the runner is shutting down). */
+		/**
+		 * `/ws`: sends the count on open and after every change; the text "increment" increments.
+		 * @param {unknown} _runner
+		 * @param {string} actorId
+		 * @param {WebSocket} ws
+		 * @param {unknown} _gatewayId
+		 * @param {unknown} _requestId
+		 * @param {Request} request
+		 */
+		async websocket(_runner, actorId, ws, _gatewayId, _requestId, request) {
+			const path = new URL(request.url).pathname;
+			if (path !== "/ws" && path !== "/request/ws") {
+				ws.addEventListener("open", () => ws.close(4004, "no such endpoint"));
+				return;
+			}
+			let open = sockets.get(actorId);
+			if (!open) {
+				open = new Set();
+				sockets.set(actorId, open);
+			}
+			const set = open;
+			ws.addEventListener("open", async () => {
+				set.add(ws);
+				ws.send(JSON.stringify({ count: await read(actorId) }));
+			});
+			ws.addEventListener("message", (event) => {
+				if (event.data === "increment") increment(actorId).catch(() => {});
+			});
+			ws.addEventListener("close", () => set.delete(ws));
+		},
+		/** Forgets every socket (the runner is shutting down). */
 		stopAll() {
-			for (const tick of ticks.values()) clearInterval(tick);
-			ticks.clear();
+			sockets.clear();
+			queues.clear();
 		},
 	};
 }
