@@ -34,7 +34,10 @@ export default {
 			// Built on first use, not at module scope.
 			serverless ??= createServerlessApp({
 				platform: { name: "cloudflare", WebSocket },
-				config: (_start, runner) => ({ version: 1, ...counterActors(runner) }),
+				config: (_start, runner) => ({
+					version: 1,
+					...counterActors(() => runner),
+				}),
 			});
 			return serverless.fetch(request);
 		}

@@ -20,6 +20,7 @@ export {
 	ProtocolError,
 	RunnerLostError,
 	RunnerShutdownError,
+	TunnelMessageTooLargeError,
 } from "./errors.ts";
 export { KV_LIMITS } from "./kv.ts";
 export type { RunnerState, ShutdownMode, ShutdownReport } from "./lifecycle.ts";
@@ -32,3 +33,8 @@ export type {
 export type { KvListOptions, ShutdownRequest } from "./runner.ts";
 export { Runner } from "./runner.ts";
 export type { HibernatingWebSocketMetadata } from "./tunnel/port.ts";
+export type {
+	ActorCloseEvent,
+	ActorMessageEvent,
+	ActorWebSocket,
+} from "./tunnel/websocket.ts";
