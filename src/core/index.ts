@@ -23,6 +23,7 @@ export {
 	TunnelMessageTooLargeError,
 } from "./errors.ts";
 export { KV_LIMITS } from "./kv.ts";
+export type { KvListOptions } from "./kv-api.ts";
 export type { RunnerState, ShutdownMode, ShutdownReport } from "./lifecycle.ts";
 export type { Logger } from "./log.ts";
 export type {
@@ -30,7 +31,7 @@ export type {
 	TerminateEvent,
 	WebSocketConstructor,
 } from "./platform.ts";
-export type { KvListOptions, ShutdownRequest } from "./runner.ts";
+export type { ShutdownRequest } from "./runner.ts";
 export { Runner } from "./runner.ts";
 export type { HibernatingWebSocketMetadata } from "./tunnel/port.ts";
 export type {

@@ -13,6 +13,7 @@ import {
 } from "./config.ts";
 import { ActorNotFoundError } from "./errors.ts";
 import { KvClient } from "./kv.ts";
+import { KvApi, type KvListOptions } from "./kv-api.ts";
 import {
 	Lifecycle,
 	type RunnerState,
@@ -26,25 +27,15 @@ import type {
 	TunnelPort,
 } from "./tunnel/port.ts";
 
-export interface KvListOptions {
-	reverse?: boolean;
-	limit?: number;
-}
-
 /** `shutdown(true)` is immediate, `shutdown(false)` drains (as in R); or say it with an object. */
 export type ShutdownRequest = boolean | { mode: ShutdownMode; reason?: string };
-
-const bytes = (view: Uint8Array): ArrayBuffer =>
-	view.buffer.slice(
-		view.byteOffset,
-		view.byteOffset + view.byteLength,
-	) as ArrayBuffer;
 
 export class Runner {
 	readonly #resolved: ResolvedConfig;
 	readonly #lifecycle: Lifecycle;
 	readonly #actors: ActorTable;
 	readonly #kv: KvClient;
+	readonly #kvApi: KvApi;
 	readonly #tunnel: TunnelPort;
 	/** Random per instance; the same across reconnects (spec §2.1). */
 	readonly runnerKey: string = crypto.randomUUID();
@@ -90,6 +81,7 @@ export class Runner {
 			resolved.kvTimeoutMs,
 			log,
 		);
+		this.#kvApi = new KvApi(this.#kv);
 		lifecycle = new Lifecycle(resolved, timers, {
 			actors: this.#actors,
 			kv: this.#kv,
@@ -254,30 +246,17 @@ export class Runner {
 		this.setAlarm(actorId, null, generation);
 	}
 
-	// KV
+	// KV (see kv-api.ts for the shapes, kv.ts for what happens across reconnects)
 
-	async kvGet(
-		actorId: string,
-		keys: Uint8Array[],
-	): Promise<(Uint8Array | null)[]> {
-		const response = await this.#kv.request(
-			actorId,
-			{ tag: "KvGetRequest", val: { keys: keys.map(bytes) } },
-			"KvGetResponse",
-		);
-		const found = new Map<string, Uint8Array>();
-		response.keys.forEach((key, i) => {
-			const value = response.values[i];
-			if (value) found.set(hex(key), new Uint8Array(value));
-		});
-		return keys.map((key) => found.get(hex(key)) ?? null);
+	kvGet(actorId: string, keys: Uint8Array[]): Promise<(Uint8Array | null)[]> {
+		return this.#kvApi.get(actorId, keys);
 	}
 
 	kvListAll(
 		actorId: string,
 		options?: KvListOptions,
 	): Promise<[Uint8Array, Uint8Array][]> {
-		return this.#list(actorId, { tag: "KvListAllQuery", val: null }, options);
+		return this.#kvApi.listAll(actorId, options);
 	}
 
 	kvListRange(
@@ -287,16 +266,7 @@ export class Runner {
 		exclusive?: boolean,
 		options?: KvListOptions,
 	): Promise<[Uint8Array, Uint8Array][]> {
-		const query = {
-			start: bytes(start),
-			end: bytes(end),
-			exclusive: exclusive ?? false,
-		};
-		return this.#list(
-			actorId,
-			{ tag: "KvListRangeQuery", val: query },
-			options,
-		);
+		return this.#kvApi.listRange(actorId, start, end, exclusive, options);
 	}
 
 	kvListPrefix(
@@ -304,78 +274,27 @@ export class Runner {
 		prefix: Uint8Array,
 		options?: KvListOptions,
 	): Promise<[Uint8Array, Uint8Array][]> {
-		return this.#list(
-			actorId,
-			{ tag: "KvListPrefixQuery", val: { key: bytes(prefix) } },
-			options,
-		);
+		return this.#kvApi.listPrefix(actorId, prefix, options);
 	}
 
-	async #list(
-		actorId: string,
-		query: protocol.KvListQuery,
-		options?: KvListOptions,
-	): Promise<[Uint8Array, Uint8Array][]> {
-		const val = {
-			query,
-			reverse: options?.reverse ?? null,
-			limit: options?.limit === undefined ? null : BigInt(options.limit),
-		};
-		const response = await this.#kv.request(
-			actorId,
-			{ tag: "KvListRequest", val },
-			"KvListResponse",
-		);
-		const entries: [Uint8Array, Uint8Array][] = [];
-		response.keys.forEach((key, i) => {
-			const value = response.values[i];
-			if (value) entries.push([new Uint8Array(key), new Uint8Array(value)]);
-		});
-		return entries;
+	kvPut(actorId: string, entries: [Uint8Array, Uint8Array][]): Promise<void> {
+		return this.#kvApi.put(actorId, entries);
 	}
 
-	async kvPut(
-		actorId: string,
-		entries: [Uint8Array, Uint8Array][],
-	): Promise<void> {
-		const val = {
-			keys: entries.map(([key]) => bytes(key)),
-			values: entries.map(([, value]) => bytes(value)),
-		};
-		await this.#kv.request(
-			actorId,
-			{ tag: "KvPutRequest", val },
-			"KvPutResponse",
-		);
+	kvDelete(actorId: string, keys: Uint8Array[]): Promise<void> {
+		return this.#kvApi.delete(actorId, keys);
 	}
 
-	async kvDelete(actorId: string, keys: Uint8Array[]): Promise<void> {
-		await this.#kv.request(
-			actorId,
-			{ tag: "KvDeleteRequest", val: { keys: keys.map(bytes) } },
-			"KvDeleteResponse",
-		);
-	}
-
-	async kvDeleteRange(
+	kvDeleteRange(
 		actorId: string,
 		start: Uint8Array,
 		end: Uint8Array,
 	): Promise<void> {
-		const val = { start: bytes(start), end: bytes(end) };
-		await this.#kv.request(
-			actorId,
-			{ tag: "KvDeleteRangeRequest", val },
-			"KvDeleteResponse",
-		);
+		return this.#kvApi.deleteRange(actorId, start, end);
 	}
 
-	async kvDrop(actorId: string): Promise<void> {
-		await this.#kv.request(
-			actorId,
-			{ tag: "KvDropRequest", val: null },
-			"KvDropResponse",
-		);
+	kvDrop(actorId: string): Promise<void> {
+		return this.#kvApi.drop(actorId);
 	}
 
 	// Tunnel
@@ -416,13 +335,6 @@ export class Runner {
 		for (const byte of packet) binary += String.fromCharCode(byte);
 		return btoa(binary);
 	}
-}
-
-function hex(key: ArrayBuffer | Uint8Array): string {
-	const view = key instanceof Uint8Array ? key : new Uint8Array(key);
-	let out = "";
-	for (const byte of view) out += byte.toString(16).padStart(2, "0");
-	return out;
 }
 
 export type { ActorConfig, ActorInfo };
