@@ -7,67 +7,9 @@
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import { StopCode } from "@rivetkit/engine-runner-protocol";
+import { ActorEntry } from "./actor-entry.ts";
 import type { ActorConfig } from "./config.ts";
 import { errorFields, type Logger } from "./log.ts";
-
-export type ActorStatus = "starting" | "running" | "stopping";
-
-/** A live actor as the public API shows it. */
-export interface ActorInfo {
-	readonly actorId: string;
-	readonly generation: number;
-	readonly config: ActorConfig;
-	readonly status: ActorStatus;
-	readonly hibernatingRequests: readonly protocol.HibernatingRequest[];
-}
-
-export class ActorEntry implements ActorInfo {
-	readonly actorId: string;
-	readonly generation: number;
-	readonly config: ActorConfig;
-	readonly hibernatingRequests: readonly protocol.HibernatingRequest[];
-	status: ActorStatus = "starting";
-	lastCommandIdx: bigint;
-	nextEventIdx = 0;
-	log: protocol.EventWrapper[] = [];
-	/** The actor asked to be stopped (`stopActor`) without being destroyed: the crash policy applies. */
-	stopWithoutDestroy = false;
-	/** onActorStart or onActorStop threw. */
-	failure: string | undefined;
-	/** Settles when onActorStart has settled. */
-	started: Promise<void> | undefined;
-	#startWaiters: Array<(ok: boolean) => void> | undefined;
-
-	constructor(
-		actorId: string,
-		generation: number,
-		config: ActorConfig,
-		commandIdx: bigint,
-		hr: readonly protocol.HibernatingRequest[],
-	) {
-		this.actorId = actorId;
-		this.generation = generation;
-		this.config = config;
-		this.lastCommandIdx = commandIdx;
-		this.hibernatingRequests = hr;
-	}
-
-	/** Resolves true once the actor has started, false if it failed or stopped first. */
-	whenStarted(): Promise<boolean> {
-		if (this.status === "running") return Promise.resolve(true);
-		if (this.status === "stopping" || this.failure)
-			return Promise.resolve(false);
-		this.#startWaiters ??= [];
-		const waiters = this.#startWaiters;
-		return new Promise((resolve) => waiters.push(resolve));
-	}
-
-	settleStart(ok: boolean): void {
-		const waiters = this.#startWaiters;
-		this.#startWaiters = undefined;
-		if (waiters) for (const resolve of waiters) resolve(ok);
-	}
-}
 
 /** A stopped actor: its unacked events (the Stopped event) and its command index, kept for a while. */
 interface RetiredActor {
@@ -241,13 +183,10 @@ export class ActorTable {
 		);
 		const nextEventIdx =
 			retired?.generation === generation ? retired.nextEventIdx : 0;
-		const event = stoppedEvent(
-			actorId,
-			generation,
-			nextEventIdx,
-			StopCode.Ok,
-			null,
-		);
+		const event: protocol.EventWrapper = {
+			checkpoint: { actorId, generation, index: BigInt(nextEventIdx) },
+			inner: stoppedState(StopCode.Ok, null),
+		};
 		this.#retired.set(actorId, {
 			generation,
 			lastCommandIdx: index,
@@ -282,15 +221,7 @@ export class ActorTable {
 			actor.failure !== undefined ||
 			(actor.stopWithoutDestroy && !this.#hooks.isDraining());
 		const code = crashed ? StopCode.Error : StopCode.Ok;
-		this.#emit(actor, {
-			tag: "EventActorStateUpdate",
-			val: {
-				state: {
-					tag: "ActorStateStopped",
-					val: { code, message: actor.failure ?? null },
-				},
-			},
-		});
+		this.#emit(actor, stoppedState(code, actor.failure ?? null));
 		if (code === StopCode.Ok) this.stoppedCleanly++;
 		this.#retire(actor);
 	}
@@ -354,18 +285,13 @@ export class ActorTable {
 			return { count: actors.length, done };
 		}
 		for (const actor of actors) {
-			this.#emit(actor, {
-				tag: "EventActorStateUpdate",
-				val: {
-					state: {
-						tag: "ActorStateStopped",
-						val: {
-							code: StopCode.Error,
-							message: "runner lost: disconnected past the lost threshold",
-						},
-					},
-				},
-			});
+			this.#emit(
+				actor,
+				stoppedState(
+					StopCode.Error,
+					"runner lost: disconnected past the lost threshold",
+				),
+			);
 			this.#retire(actor);
 		}
 		return { count: actors.length, done };
@@ -459,18 +385,11 @@ export class ActorTable {
 		const horizon = this.#hooks.now() - this.#retiredTtlMs;
 		for (const [actorId, retired] of this.#retired) {
 			if (retired.retiredAt > horizon) break;
+			// Events that have not yet gone out on this connection stay (takeUnacked hands them over at init).
 			if (retired.log.length > 0 && retired.retiredAt < connectedSince)
 				continue;
 			this.#retired.delete(actorId);
 		}
-	}
-
-	/** Number of events not yet acked by the engine (live and stopped actors). */
-	get unackedCount(): number {
-		let count = 0;
-		for (const actor of this.#live.values()) count += actor.log.length;
-		for (const retired of this.#retired.values()) count += retired.log.length;
-		return count;
 	}
 
 	/** Public stop of one actor (engine StopActor, or the user stopping it locally). */
@@ -479,18 +398,9 @@ export class ActorTable {
 	}
 }
 
-function stoppedEvent(
-	actorId: string,
-	generation: number,
-	index: number,
-	code: StopCode,
-	message: string | null,
-): protocol.EventWrapper {
+function stoppedState(code: StopCode, message: string | null): protocol.Event {
 	return {
-		checkpoint: { actorId, generation, index: BigInt(index) },
-		inner: {
-			tag: "EventActorStateUpdate",
-			val: { state: { tag: "ActorStateStopped", val: { code, message } } },
-		},
+		tag: "EventActorStateUpdate",
+		val: { state: { tag: "ActorStateStopped", val: { code, message } } },
 	};
 }

@@ -1,7 +1,7 @@
 /**
  * edgerunner: a runtime-agnostic runner for the Rivet Engine runner protocol v7.
  */
-export type { ActorInfo, ActorStatus } from "./actors.ts";
+export type { ActorInfo, ActorStatus } from "./actor-entry.ts";
 export type { BackoffOptions, ReconnectUrgency } from "./backoff.ts";
 export { ReconnectBackoff } from "./backoff.ts";
 export type { CloseDecision, CloseInput, CloseReason } from "./close-policy.ts";

@@ -3,7 +3,8 @@
  * tunnel) and exposes the methods of `@rivetkit/engine-runner` 2.2.1 with the same names and meaning.
  */
 import * as protocol from "@rivetkit/engine-runner-protocol";
-import { type ActorEntry, type ActorInfo, ActorTable } from "./actors.ts";
+import type { ActorEntry, ActorInfo } from "./actor-entry.ts";
+import { ActorTable } from "./actors.ts";
 import {
 	type ActorConfig,
 	PROTOCOL_VERSION,

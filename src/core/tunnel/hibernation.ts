@@ -5,7 +5,7 @@
  * `1000 ws.meta_not_found_during_restore`, persisted ones the gateway no longer holds close locally
  * `1000 ws.stale_metadata`.
  */
-import type { ActorEntry } from "../actors.ts";
+import type { ActorEntry } from "../actor-entry.ts";
 import { EdgerunnerError } from "../errors.ts";
 import { errorFields } from "../log.ts";
 import type { HibernatingWebSocketMetadata } from "./port.ts";

@@ -5,7 +5,7 @@
  * lookup) and starts the per-request work as a task. Stopping an actor touches only its own requests.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
-import type { ActorEntry } from "../actors.ts";
+import type { ActorEntry } from "../actor-entry.ts";
 import type { RunnerConfig } from "../config.ts";
 import { errorFields, type Logger, silentLogger } from "../log.ts";
 import type { Runner } from "../runner.ts";

@@ -2,7 +2,7 @@
  * The seam between the control plane and the tunnel (client HTTP/WebSocket traffic to actors).
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
-import type { ActorEntry } from "../actors.ts";
+import type { ActorEntry } from "../actor-entry.ts";
 import type { EdgerunnerError } from "../errors.ts";
 
 /** What the tunnel offers the rest of the core. */

@@ -3,7 +3,7 @@
  * stopping an actor touches only its own requests, never a scan of all of them.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
-import type { ActorEntry } from "../actors.ts";
+import type { ActorEntry } from "../actor-entry.ts";
 import type { OutboundTunnel } from "./outbound.ts";
 import type { ActorWebSocket } from "./websocket.ts";
 

@@ -7,7 +7,7 @@
  * request's `pending` list and is delivered in order once it is.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
-import type { ActorEntry } from "../actors.ts";
+import type { ActorEntry } from "../actor-entry.ts";
 import type { RunnerConfig } from "../config.ts";
 import { errorFields, type Logger } from "../log.ts";
 import type { Runner } from "../runner.ts";
