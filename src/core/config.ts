@@ -226,7 +226,7 @@ export function resolveConfig(
 	if (!platform) {
 		throw new ConfigError(
 			"platform",
-			'this runtime has no global WebSocket. Pass `platform: { name: "node", WebSocket }` with `import { WebSocket } from "ws"`, or use `startRunner` from "edgerunner/node".',
+			'this runtime has no global WebSocket. Pass `platform: { name: "node", WebSocket }` with the `WebSocket` class of the `ws` package, or use `startRunner` from "edgerunner/node".',
 		);
 	}
 	if (typeof platform.WebSocket !== "function") {
