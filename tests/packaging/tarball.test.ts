@@ -43,10 +43,12 @@ it("npm pack ships JS + .d.ts for every export (., engine, node, deno, bun, clou
 			/(^|\/)tests?\//.test(p) ||
 			/\.test\.[cm]?[jt]s$/.test(p) ||
 			/(^|\/)fixtures?\//.test(p) ||
-			p.startsWith("examples/") ||
+			(p.startsWith("examples/") && !p.startsWith("examples/counter/")) ||
 			p.startsWith("tools/") ||
 			p.startsWith("bench/") ||
 			p.endsWith(".tgz"),
 	);
 	expect(unwanted).toEqual([]);
+	// The CLI's demo (`edgerunner` with no subcommand) loads the example counter actor from the package.
+	expect(paths.has("examples/counter/counter.mjs")).toBe(true);
 });
