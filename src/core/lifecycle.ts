@@ -141,10 +141,6 @@ export class Lifecycle {
 		return this.#shutdown?.mode === "drain";
 	}
 
-	get shuttingDown(): boolean {
-		return this.#shutdown !== undefined;
-	}
-
 	start(): void {
 		if (this.#state !== "idle")
 			throw new Error(
