@@ -13,7 +13,7 @@ import { ReconnectBackoff, type ReconnectUrgency } from "./backoff.ts";
 import { classifyClose } from "./close-policy.ts";
 import type { ResolvedConfig } from "./config.ts";
 import {
-	type EdgerunnerError,
+	EdgerunnerError,
 	FatalCloseError,
 	RunnerLostError,
 	RunnerShutdownError,
@@ -143,8 +143,9 @@ export class Lifecycle {
 
 	start(): void {
 		if (this.#state !== "idle")
-			throw new Error(
-				`Runner.start() called in state "${this.#state}"; a runner starts once.`,
+			throw new EdgerunnerError(
+				"runner_already_started",
+				`Runner.start() called in state "${this.#state}"; a runner starts once: create a new Runner instead.`,
 			);
 		this.#state = "connecting";
 		this.#connect();
