@@ -344,6 +344,7 @@ describe("runner lost and runner id", () => {
 	test("lost, then back under the same runner id: each lost actor is reported Stopped(Error) so the engine reschedules it", async () => {
 		const { runner, socket, calls } = await connected({
 			reconnect: { baseDelayMs: 20_000, maxDelayMs: 20_000 },
+			engineSilenceTimeoutMs: 60_000, // the unopened reconnect socket must not be abandoned meanwhile
 		});
 		socket().startActor("a1");
 		await settle();
