@@ -2,144 +2,18 @@
  * The built CLI (`node dist/cli.js`), as a user runs it: `edgerunner engine` and the default demo, each on a free
  * port. It must say where it listens, serve the API there, and exit 0 promptly on Ctrl-C (SIGINT).
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import {
-	existsSync,
-	mkdtempSync,
-	readdirSync,
-	rmSync,
-	statSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildDistIfStale, REPO_ROOT } from "../helpers/build-dist.ts";
+import { NodeChild } from "../helpers/node-child.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const CLI = join(ROOT, "dist", "cli.js");
-/** Every wait is on the child's output or exit; this only bounds a child that hangs. */
-const WAIT_MS = 10_000;
+const CLI = join(REPO_ROOT, "dist", "cli.js");
 
-function newestMtime(dir: string): number {
-	let newest = 0;
-	for (const entry of readdirSync(dir, { withFileTypes: true })) {
-		const path = join(dir, entry.name);
-		newest = Math.max(
-			newest,
-			entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs,
-		);
-	}
-	return newest;
-}
+beforeAll(() => buildDistIfStale(CLI), 60_000);
 
-/** Build `dist` once, unless it is newer than every source file. */
-beforeAll(async () => {
-	if (
-		existsSync(CLI) &&
-		statSync(CLI).mtimeMs >= newestMtime(join(ROOT, "src"))
-	)
-		return;
-	await promisify(execFile)(
-		process.execPath,
-		[
-			join(ROOT, "node_modules", "typescript", "bin", "tsc"),
-			"-p",
-			"tsconfig.build.json",
-		],
-		{ cwd: ROOT },
-	);
-}, 60_000);
-
-/** A CLI child process with its output collected and awaitable. */
-class CliProcess {
-	readonly child: ChildProcess;
-	stdout = "";
-	stderr = "";
-	readonly exited: Promise<{ code: number | null; signal: string | null }>;
-	readonly #waiters = new Set<() => void>();
-
-	constructor(args: string[], cwd: string) {
-		this.child = spawn(process.execPath, [CLI, ...args], {
-			cwd,
-			stdio: ["ignore", "pipe", "pipe"],
-		});
-		this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-			this.stdout += chunk;
-			this.#notify();
-		});
-		this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-			this.stderr += chunk;
-			this.#notify();
-		});
-		this.exited = new Promise((resolve) => {
-			this.child.once("exit", (code, signal) => {
-				resolve({ code, signal });
-				this.#notify();
-			});
-		});
-	}
-
-	#notify(): void {
-		for (const check of [...this.#waiters]) check();
-	}
-
-	/** Resolves with the first match of `pattern` in stdout; rejects if the child exits or WAIT_MS passes first. */
-	output(pattern: RegExp): Promise<RegExpMatchArray> {
-		return new Promise((resolve, reject) => {
-			const check = () => {
-				const match = this.stdout.match(pattern);
-				if (match) {
-					done();
-					resolve(match);
-				} else if (this.child.exitCode !== null || this.child.signalCode) {
-					done();
-					reject(new Error(this.#explain(`exited before printing ${pattern}`)));
-				}
-			};
-			const timer = setTimeout(() => {
-				done();
-				reject(new Error(this.#explain(`did not print ${pattern}`)));
-			}, WAIT_MS);
-			const done = () => {
-				clearTimeout(timer);
-				this.#waiters.delete(check);
-			};
-			this.#waiters.add(check);
-			check();
-		});
-	}
-
-	/** Sends SIGINT and resolves with the exit and how long it took; rejects after WAIT_MS. */
-	async interrupt(): Promise<{ code: number | null; ms: number }> {
-		const began = Date.now();
-		this.child.kill("SIGINT");
-		let timer: ReturnType<typeof setTimeout> | undefined;
-		const hung = new Promise<never>((_, reject) => {
-			timer = setTimeout(
-				() => reject(new Error(this.#explain("did not exit after SIGINT"))),
-				WAIT_MS,
-			);
-		});
-		try {
-			const { code } = await Promise.race([this.exited, hung]);
-			return { code, ms: Date.now() - began };
-		} finally {
-			clearTimeout(timer);
-		}
-	}
-
-	#explain(what: string): string {
-		return `edgerunner ${what}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`;
-	}
-
-	async kill(): Promise<void> {
-		if (this.child.exitCode !== null || this.child.signalCode) return;
-		this.child.kill("SIGKILL");
-		await this.exited;
-	}
-}
-
-const children: CliProcess[] = [];
+const children: NodeChild[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
 	await Promise.all(children.splice(0).map((c) => c.kill()));
@@ -147,11 +21,11 @@ afterEach(async () => {
 		rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): { cli: CliProcess; cwd: string } {
+function run(args: string[]): { cli: NodeChild; cwd: string } {
 	// A scratch working directory, so the default ./.edgerunner never lands in the repository.
 	const cwd = mkdtempSync(join(tmpdir(), "edgerunner-cli-"));
 	dirs.push(cwd);
-	const cli = new CliProcess(args, cwd);
+	const cli = new NodeChild([CLI, ...args], cwd, "edgerunner");
 	children.push(cli);
 	return { cli, cwd };
 }
