@@ -2,31 +2,20 @@
  * Our runner against the dev engine when a second connection claims its identity (same namespace, name and
  * runner_key): the engine evicts the older socket with `1000 ws.eviction`, and our runner must stop for good.
  */
-import { afterEach, expect, it } from "vitest";
-import { Runner, type RunnerConfig } from "../../src/core/index.ts";
-import {
-	type ActorJson,
-	type RunningEngine,
-	startEngine,
-} from "../../src/engine/index.ts";
-import {
-	RUNNER_NAME,
-	RunnerRecorder,
-	runnerConfig,
-} from "../conformance/runner-scenarios.ts";
+import { expect, it } from "vitest";
+import { startEngine } from "../../src/engine/index.ts";
+import { RUNNER_NAME } from "../conformance/runner-scenarios.ts";
 import { isRunning, watchActors } from "../engine/actor-watch.ts";
 import { RawRunner } from "../engine/raw-runner.ts";
+import {
+	connectedRunner,
+	createCounter,
+	deferCleanups,
+} from "./engine-fixtures.ts";
 
 const PING_INTERVAL_MS = 50;
 
-const engines: RunningEngine[] = [];
-const runners: Runner[] = [];
-const sockets: RawRunner[] = [];
-afterEach(async () => {
-	await Promise.all(sockets.splice(0).map((s) => s.close()));
-	await Promise.all(runners.splice(0).map((r) => r.shutdown(true)));
-	await Promise.all(engines.splice(0).map((e) => e.close()));
-});
+const defer = deferCleanups();
 
 it("a second socket with our runner_key evicts our runner: report 'evicted', state stopped, no reconnect", async () => {
 	const watch = watchActors();
@@ -37,32 +26,18 @@ it("a second socket with our runner_key evicts our runner: report 'evicted', sta
 		pingIntervalMs: PING_INTERVAL_MS,
 		log: (line) => engineLog.push(line),
 	});
-	engines.push(engine);
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
-		// A runner that wrongly reconnected after eviction would dial again within ~20 ms.
-		reconnect: { baseDelayMs: 10, maxDelayMs: 20, soonDelayMs: 10 },
-	} as unknown as RunnerConfig);
-	runners.push(runner);
-	await runner.start();
-	await events.until("connection", () => events.connects === 1);
+	defer(() => engine.close());
+	// A runner that wrongly reconnected after eviction would dial again within ~20 ms.
+	const { runner, events } = await connectedRunner(engine, defer, {
+		maxReconnectDelayMs: 20,
+	});
 	const runnerId = runner.runnerId;
 
-	const created = await fetch(`${engine.url}/actors?namespace=default`, {
-		method: "POST",
-		headers: { "content-type": "application/json" },
-		body: JSON.stringify({
-			name: "counter",
-			runner_name_selector: RUNNER_NAME,
-		}),
-	});
-	const { actor_id: actorId } = ((await created.json()) as { actor: ActorJson })
-		.actor;
+	const { actor_id: actorId } = await createCounter(engine);
 	await watch.until(actorId, isRunning);
 
 	const usurper = new RawRunner(engine.url, { key: runner.runnerKey });
-	sockets.push(usurper);
+	defer(() => usurper.close());
 	await usurper.opened;
 	usurper.init(RUNNER_NAME);
 	// Same (namespace, name, runner_key): the engine hands the usurper our runner id.

@@ -10,28 +10,24 @@ import {
 	type Server,
 	type Socket,
 } from "node:net";
-import { afterEach, expect, it } from "vitest";
-import {
-	Runner,
-	type RunnerConfig,
-	RunnerLostError,
-} from "../../src/core/index.ts";
+import { expect, it } from "vitest";
+import { RunnerLostError } from "../../src/core/index.ts";
 import {
 	type ActorJson,
 	type RunningEngine,
 	startEngine,
 } from "../../src/engine/index.ts";
 import {
-	RUNNER_NAME,
-	RunnerRecorder,
-	runnerConfig,
-} from "../conformance/runner-scenarios.ts";
-import {
 	isDestroyed,
 	isRunning,
 	isSleeping,
 	watchActors,
 } from "../engine/actor-watch.ts";
+import {
+	connectedRunner,
+	createCounter,
+	deferCleanups,
+} from "./engine-fixtures.ts";
 
 const LOST_THRESHOLD_MS = 300;
 
@@ -96,49 +92,37 @@ class Partition {
 	}
 }
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const defer = deferCleanups();
 
-it("past the lost threshold: actors stopped locally, crash policy applied, new runner id on reconnect", async () => {
-	const watch = watchActors();
+/** The dev engine with a short lost threshold, and our runner connected to it through a {@link Partition}. */
+async function runnerBehindPartition(watch: ReturnType<typeof watchActors>) {
 	const engine: RunningEngine = await startEngine({
 		port: 0,
 		onActorChange: watch.onActorChange,
 		runnerLostThresholdMs: LOST_THRESHOLD_MS,
 	});
-	cleanups.push(() => engine.close());
+	defer(() => engine.close());
 	const partition = new Partition(engine.port);
 	const relayUrl = await partition.listen();
-	cleanups.push(() => partition.close());
-
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
+	defer(() => partition.close());
+	const { runner, events } = await connectedRunner(engine, defer, {
+		maxReconnectDelayMs: 40,
 		endpoint: relayUrl,
-		reconnect: { baseDelayMs: 10, maxDelayMs: 40, soonDelayMs: 10 },
-	} as unknown as RunnerConfig);
-	cleanups.push(() => runner.shutdown(true));
-	await runner.start();
-	await events.until("connection", () => events.connects === 1);
+	});
+	return { engine, partition, runner, events };
+}
+
+it("past the lost threshold: actors stopped locally, crash policy applied, new runner id on reconnect", async () => {
+	const watch = watchActors();
+	const { engine, partition, runner, events } =
+		await runnerBehindPartition(watch);
 	const firstRunnerId = runner.runnerId;
 	expect(runner.getProtocolMetadata()?.runnerLostThreshold).toBe(
 		BigInt(LOST_THRESHOLD_MS),
 	);
 
 	const create = async (key: string, crashPolicy: string) => {
-		const response = await fetch(`${engine.url}/actors?namespace=default`, {
-			method: "POST",
-			headers: { "content-type": "application/json" },
-			body: JSON.stringify({
-				name: "counter",
-				key,
-				runner_name_selector: RUNNER_NAME,
-				crash_policy: crashPolicy,
-			}),
-		});
-		const { actor } = (await response.json()) as { actor: ActorJson };
+		const actor = await createCounter(engine, { key, crashPolicy });
 		await watch.until(actor.actor_id, isRunning);
 		return actor.actor_id;
 	};
@@ -207,37 +191,12 @@ it("past the lost threshold: actors stopped locally, crash policy applied, new r
 // hosting it; we report each lost actor Stopped(Error) on that reconnect, so the engine applies the crash policy.
 it("after a half-open cut past the lost threshold, the runner back under its old id reports its lost actors and the engine reschedules them", async () => {
 	const watch = watchActors();
-	const engine: RunningEngine = await startEngine({
-		port: 0,
-		onActorChange: watch.onActorChange,
-		runnerLostThresholdMs: LOST_THRESHOLD_MS,
-	});
-	cleanups.push(() => engine.close());
-	const partition = new Partition(engine.port);
-	const relayUrl = await partition.listen();
-	cleanups.push(() => partition.close());
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
-		endpoint: relayUrl,
-		reconnect: { baseDelayMs: 10, maxDelayMs: 40, soonDelayMs: 10 },
-	} as unknown as RunnerConfig);
-	cleanups.push(() => runner.shutdown(true));
-	await runner.start();
-	await events.until("connection", () => events.connects === 1);
+	const { engine, partition, runner, events } =
+		await runnerBehindPartition(watch);
 	const firstRunnerId = runner.runnerId;
-	const response = await fetch(`${engine.url}/actors?namespace=default`, {
-		method: "POST",
-		headers: { "content-type": "application/json" },
-		body: JSON.stringify({
-			name: "counter",
-			runner_name_selector: RUNNER_NAME,
-			crash_policy: "restart",
-		}),
+	const { actor_id: actorId } = await createCounter(engine, {
+		crashPolicy: "restart",
 	});
-	const { actor_id: actorId } = (
-		(await response.json()) as { actor: ActorJson }
-	).actor;
 	await watch.until(actorId, isRunning);
 
 	partition.cut("runner");

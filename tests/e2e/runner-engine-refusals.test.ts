@@ -2,34 +2,25 @@
  * Our runner against the dev engine when the engine refuses it: a missing or wrong token, and a protocol version
  * the engine does not speak. Each refusal must end the runner with a fatal report after exactly one attempt.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import {
 	classifyClose,
 	FatalCloseError,
-	Runner,
+	type Runner,
 	type RunnerConfig,
 	type WebSocketConstructor,
 } from "../../src/core/index.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
-import {
-	RunnerRecorder,
-	runnerConfig,
-} from "../conformance/runner-scenarios.ts";
+import type { RunnerRecorder } from "../conformance/runner-scenarios.ts";
 import { RawRunner } from "../engine/raw-runner.ts";
+import { deferCleanups, ourRunner as fastRunner } from "./engine-fixtures.ts";
 
-const engines: RunningEngine[] = [];
-const runners: Runner[] = [];
-const sockets: RawRunner[] = [];
-afterEach(async () => {
-	await Promise.all(sockets.splice(0).map((s) => s.close()));
-	await Promise.all(runners.splice(0).map((r) => r.shutdown(true)));
-	await Promise.all(engines.splice(0).map((e) => e.close()));
-});
+const defer = deferCleanups();
 
 async function engineWith(token?: string): Promise<RunningEngine> {
 	const engine = await startEngine({ port: 0, token });
-	engines.push(engine);
+	defer(() => engine.close());
 	return engine;
 }
 
@@ -53,15 +44,8 @@ function ourRunner(
 	engine: RunningEngine,
 	overrides: Partial<RunnerConfig> = {},
 ): { runner: Runner; events: RunnerRecorder } {
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
-		// Fast retries: a runner that wrongly reconnects would dial again well within the test.
-		reconnect: { baseDelayMs: 10, maxDelayMs: 20, soonDelayMs: 10 },
-		...overrides,
-	} as RunnerConfig);
-	runners.push(runner);
-	return { runner, events };
+	// Fast retries: a runner that wrongly reconnects would dial again well within the test.
+	return fastRunner(engine, defer, { maxReconnectDelayMs: 20, overrides });
 }
 
 describe("token refused", () => {
@@ -133,7 +117,7 @@ describe("wrong protocol version refused", () => {
 		const socket = new RawRunner(engine.url, {
 			query: "protocol_version=6&namespace=default&runner_key=v6",
 		});
-		sockets.push(socket);
+		defer(() => socket.close());
 		await socket.opened;
 		expect(socket.ws.protocol).toBe("rivet");
 		socket.init();

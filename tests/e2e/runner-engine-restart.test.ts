@@ -6,32 +6,26 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, expect, it } from "vitest";
-import {
-	KvUnknownOutcomeError,
-	Runner,
-	type RunnerConfig,
-} from "../../src/core/index.ts";
+import { expect, it } from "vitest";
+import { KvUnknownOutcomeError, type Runner } from "../../src/core/index.ts";
 import {
 	type ActorJson,
 	type RunningEngine,
 	startEngine,
 } from "../../src/engine/index.ts";
-import {
-	RUNNER_NAME,
-	RunnerRecorder,
-	runnerConfig,
-} from "../conformance/runner-scenarios.ts";
+import { RunnerRecorder } from "../conformance/runner-scenarios.ts";
 import { isRunning, isSleeping, watchActors } from "../engine/actor-watch.ts";
+import {
+	connectedRunner,
+	createCounter,
+	deferCleanups,
+} from "./engine-fixtures.ts";
 
 const WRITERS = 3;
 /** Acknowledged writes each writer must reach before the restart, and again after it. */
 const WRITES_PER_PHASE = 20;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const defer = deferCleanups();
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -70,7 +64,7 @@ class Writer {
 
 it("restart on the same SQLite file mid-traffic: acknowledged writes and events survive, no actor starts twice", async () => {
 	const dir = mkdtempSync(join(tmpdir(), "edgerunner-e2e-restart-"));
-	cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+	defer(() => rmSync(dir, { recursive: true, force: true }));
 	const storage = { path: join(dir, "engine.sqlite") };
 	const before = watchActors();
 	let engine: RunningEngine = await startEngine({
@@ -78,31 +72,19 @@ it("restart on the same SQLite file mid-traffic: acknowledged writes and events 
 		storage,
 		onActorChange: before.onActorChange,
 	});
-	cleanups.push(() => engine.close());
+	defer(() => engine.close());
 	const port = engine.port;
 
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
-		reconnect: { baseDelayMs: 10, maxDelayMs: 50, soonDelayMs: 10 },
-	} as unknown as RunnerConfig);
-	cleanups.push(() => runner.shutdown(true));
-	await runner.start();
-	await events.until("connection", () => events.connects === 1);
+	const { runner, events } = await connectedRunner(engine, defer, {
+		maxReconnectDelayMs: 50,
+	});
 	const runnerId = runner.runnerId;
 
 	const create = async (key: string): Promise<string> => {
-		const response = await fetch(`${engine.url}/actors?namespace=default`, {
-			method: "POST",
-			headers: { "content-type": "application/json" },
-			body: JSON.stringify({
-				name: "counter",
-				key,
-				runner_name_selector: RUNNER_NAME,
-				crash_policy: "restart",
-			}),
+		const actor = await createCounter(engine, {
+			key,
+			crashPolicy: "restart",
 		});
-		const { actor } = (await response.json()) as { actor: ActorJson };
 		await before.until(actor.actor_id, isRunning);
 		return actor.actor_id;
 	};
@@ -114,7 +96,7 @@ it("restart on the same SQLite file mid-traffic: acknowledged writes and events 
 	const writers = writerIds.map(
 		(id) => new Writer(runner, id, () => progress.record(() => {})),
 	);
-	cleanups.push(() => Promise.all(writers.map((w) => w.stop())));
+	defer(() => Promise.all(writers.map((w) => w.stop())));
 	const everyWriterReached = (count: number) =>
 		progress.until(`${count} acknowledged writes per actor`, () =>
 			writers.every((w) => w.acked.length >= count),
@@ -188,7 +170,7 @@ it("restart on the same SQLite file mid-traffic: acknowledged writes and events 
 it("an engine down for longer than the lost threshold: on restart the runner is lost, gets a new id and its actor restarts", async () => {
 	const lostThresholdMs = 300;
 	const dir = mkdtempSync(join(tmpdir(), "edgerunner-e2e-outage-"));
-	cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+	defer(() => rmSync(dir, { recursive: true, force: true }));
 	const storage = { path: join(dir, "engine.sqlite") };
 	const before = watchActors();
 	let engine: RunningEngine = await startEngine({
@@ -197,29 +179,15 @@ it("an engine down for longer than the lost threshold: on restart the runner is 
 		runnerLostThresholdMs: lostThresholdMs,
 		onActorChange: before.onActorChange,
 	});
-	cleanups.push(() => engine.close());
+	defer(() => engine.close());
 	const port = engine.port;
-	const events = new RunnerRecorder();
-	const runner = new Runner({
-		...runnerConfig(engine, events),
-		reconnect: { baseDelayMs: 10, maxDelayMs: 50, soonDelayMs: 10 },
-	} as unknown as RunnerConfig);
-	cleanups.push(() => runner.shutdown(true));
-	await runner.start();
-	await events.until("connection", () => events.connects === 1);
-	const firstRunnerId = runner.runnerId;
-	const response = await fetch(`${engine.url}/actors?namespace=default`, {
-		method: "POST",
-		headers: { "content-type": "application/json" },
-		body: JSON.stringify({
-			name: "counter",
-			runner_name_selector: RUNNER_NAME,
-			crash_policy: "restart",
-		}),
+	const { runner, events } = await connectedRunner(engine, defer, {
+		maxReconnectDelayMs: 50,
 	});
-	const { actor_id: actorId } = (
-		(await response.json()) as { actor: ActorJson }
-	).actor;
+	const firstRunnerId = runner.runnerId;
+	const { actor_id: actorId } = await createCounter(engine, {
+		crashPolicy: "restart",
+	});
 	await before.until(actorId, isRunning);
 
 	await engine.close();
