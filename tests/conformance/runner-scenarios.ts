@@ -16,6 +16,7 @@ import {
 	isSleeping,
 	watchActors,
 } from "../engine/actor-watch.ts";
+import { Recorder } from "../helpers/recorder.ts";
 
 export interface ScenarioRunner {
 	start(): Promise<void>;
@@ -52,7 +53,7 @@ export interface ScenarioRunner {
 export type RunnerClass = new (config: any) => ScenarioRunner;
 
 /** What a runner's callbacks reported, with a way to await a condition on it. */
-export class RunnerRecorder {
+export class RunnerRecorder extends Recorder {
 	readonly started: {
 		actorId: string;
 		generation: number;
@@ -61,33 +62,6 @@ export class RunnerRecorder {
 	readonly stopped: { actorId: string; generation: number }[] = [];
 	readonly disconnects: { code: number; reason: string }[] = [];
 	connects = 0;
-	readonly #waiters = new Set<() => void>();
-
-	record(change: () => void): void {
-		change();
-		for (const check of [...this.#waiters]) check();
-	}
-
-	until(
-		what: string,
-		predicate: () => boolean,
-		timeoutMs = 10_000,
-	): Promise<void> {
-		return new Promise((resolve, reject) => {
-			const check = () => {
-				if (!predicate()) return;
-				this.#waiters.delete(check);
-				clearTimeout(timer);
-				resolve();
-			};
-			const timer = setTimeout(() => {
-				this.#waiters.delete(check);
-				reject(new Error(`timed out waiting for ${what}`));
-			}, timeoutMs);
-			this.#waiters.add(check);
-			check();
-		});
-	}
 }
 
 export interface ScenarioContext {

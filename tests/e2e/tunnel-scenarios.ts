@@ -11,6 +11,7 @@ import {
 	startEngine,
 } from "../../src/engine/index.ts";
 import { isRunning, isSleeping, watchActors } from "../engine/actor-watch.ts";
+import { Recorder } from "../helpers/recorder.ts";
 
 export const RUNNER_NAME = "tunnel-runner";
 
@@ -23,32 +24,9 @@ export interface TunnelRunner {
 export type TunnelRunnerClass = new (config: any) => TunnelRunner;
 
 /** What actors saw, for assertions: client closes and started actors. */
-export class ActorLog {
+export class ActorLog extends Recorder {
 	readonly started: string[] = [];
 	readonly closes: { code: number; reason: string }[] = [];
-	readonly #waiters = new Set<() => void>();
-
-	record(change: () => void): void {
-		change();
-		for (const check of [...this.#waiters]) check();
-	}
-
-	until(what: string, predicate: () => boolean, timeoutMs = 10_000) {
-		return new Promise<void>((resolve, reject) => {
-			const check = () => {
-				if (!predicate()) return;
-				this.#waiters.delete(check);
-				clearTimeout(timer);
-				resolve();
-			};
-			const timer = setTimeout(() => {
-				this.#waiters.delete(check);
-				reject(new Error(`timed out waiting for ${what}`));
-			}, timeoutMs);
-			this.#waiters.add(check);
-			check();
-		});
-	}
 }
 
 /** The WHATWG-shaped socket both runners hand to `websocket` (the subset the scenarios use). */
