@@ -1,18 +1,16 @@
 import * as protocol from "@rivetkit/engine-runner-protocol";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { Runner, type RunnerConfig } from "../../src/core/index.ts";
-import { fakePlatform, settle, startCommand } from "./fake-socket.ts";
+import type { RunnerConfig } from "../../src/core/index.ts";
+import {
+	connectedRunner,
+	dropAndReconnect,
+	settle,
+	startCommand,
+} from "./fake-socket.ts";
 
 async function connected(overrides: Partial<RunnerConfig> = {}) {
-	const { platform, sockets } = fakePlatform();
 	const calls: string[] = [];
-	const runner = new Runner({
-		version: 1,
-		endpoint: "http://127.0.0.1:6420",
-		namespace: "default",
-		runnerName: "test",
-		totalSlots: 10,
-		platform,
+	const { runner, sockets, latest } = await connectedRunner({
 		onActorStart: async (id, generation) => {
 			calls.push(`start:${id}:${generation}`);
 		},
@@ -22,15 +20,7 @@ async function connected(overrides: Partial<RunnerConfig> = {}) {
 		reconnect: { baseDelayMs: 10 },
 		...overrides,
 	});
-	await runner.start();
-	const socket = () => {
-		const s = sockets.at(-1);
-		if (!s) throw new Error("no socket");
-		return s;
-	};
-	socket().open();
-	socket().init();
-	return { runner, sockets, socket, calls };
+	return { runner, sockets, socket: latest, calls };
 }
 
 const stateOf = (e: protocol.EventWrapper) =>
@@ -369,10 +359,7 @@ describe("runner lost and runner id", () => {
 		const { runner, socket, calls } = await connected();
 		socket().startActor("a1");
 		await settle();
-		socket().closed(1006, "");
-		await vi.advanceTimersByTimeAsync(10);
-		socket().open();
-		socket().init("runner-1");
+		await dropAndReconnect(socket, "runner-1");
 		await vi.advanceTimersByTimeAsync(20_000);
 		expect(runner.hasActor("a1")).toBe(true);
 		expect(calls).toEqual(["start:a1:0"]);
@@ -382,10 +369,7 @@ describe("runner lost and runner id", () => {
 		const { runner, socket, calls } = await connected();
 		socket().startActor("a1");
 		await settle();
-		socket().closed(1006, "");
-		await vi.advanceTimersByTimeAsync(10);
-		socket().open();
-		socket().init("runner-2");
+		await dropAndReconnect(socket, "runner-2");
 		await settle();
 		expect(runner.runnerId).toBe("runner-2");
 		expect(runner.actors.size).toBe(0);

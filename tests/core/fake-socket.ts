@@ -2,7 +2,12 @@
  * A fake WHATWG WebSocket for unit tests: the test plays the engine, synchronously.
  */
 import * as protocol from "@rivetkit/engine-runner-protocol";
-import type { Platform } from "../../src/core/index.ts";
+import { vi } from "vitest";
+import {
+	type Platform,
+	Runner,
+	type RunnerConfig,
+} from "../../src/core/index.ts";
 
 export class FakeSocket extends EventTarget {
 	readyState = 0;
@@ -73,6 +78,11 @@ export class FakeSocket extends EventTarget {
 
 	tags(): string[] {
 		return this.sent.map((m) => m.tag);
+	}
+
+	/** How many messages of this tag the runner sent. */
+	sentCount(tag: protocol.ToServer["tag"]): number {
+		return this.sent.filter((m) => m.tag === tag).length;
 	}
 
 	events(): protocol.EventWrapper[] {
@@ -146,6 +156,55 @@ export function fakePlatform(): { platform: Platform; sockets: FakeSocket[] } {
 		},
 		sockets,
 	};
+}
+
+/** A Runner on a {@link fakePlatform}, not started; `latest()` is the socket it opened last. */
+export function fakeRunner(overrides: Partial<RunnerConfig> = {}): {
+	runner: Runner;
+	sockets: FakeSocket[];
+	latest: () => FakeSocket;
+} {
+	const { platform, sockets } = fakePlatform();
+	const runner = new Runner({
+		version: 1,
+		endpoint: "http://127.0.0.1:6420",
+		namespace: "default",
+		runnerName: "test",
+		totalSlots: 10,
+		platform,
+		...overrides,
+	});
+	const latest = (): FakeSocket => {
+		const socket = sockets.at(-1);
+		if (!socket) throw new Error("no socket");
+		return socket;
+	};
+	return { runner, sockets, latest };
+}
+
+/** A {@link fakeRunner}, started, its socket opened and answered with `ToClientInit`. */
+export async function connectedRunner(
+	overrides: Partial<RunnerConfig> = {},
+): Promise<ReturnType<typeof fakeRunner>> {
+	const fake = fakeRunner(overrides);
+	await fake.runner.start();
+	fake.latest().open();
+	fake.latest().init();
+	return fake;
+}
+
+/**
+ * The socket drops (1006); with fake timers, the runner redials after a 10 ms backoff and the new socket is
+ * opened and answered with `ToClientInit` as `runnerId`.
+ */
+export async function dropAndReconnect(
+	latest: () => FakeSocket,
+	runnerId = "runner-1",
+): Promise<void> {
+	latest().closed(1006, "");
+	await vi.advanceTimersByTimeAsync(10);
+	latest().open();
+	latest().init(runnerId);
 }
 
 /** Lets queued microtasks (event flushes, promise callbacks) run. */

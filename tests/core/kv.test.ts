@@ -1,7 +1,7 @@
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { KvLimitError, Runner } from "../../src/core/index.ts";
-import { type FakeSocket, fakePlatform } from "./fake-socket.ts";
+import { KvLimitError, type Runner } from "../../src/core/index.ts";
+import { connectedRunner, dropAndReconnect } from "./fake-socket.ts";
 
 const u8 = (...bytes: number[]) => new Uint8Array(bytes);
 type KvRequest = Extract<
@@ -10,21 +10,15 @@ type KvRequest = Extract<
 >["val"];
 
 async function connected(kvTimeoutMs = 30_000) {
-	const { platform, sockets } = fakePlatform();
-	const runner = new Runner({
-		version: 1,
-		endpoint: "http://127.0.0.1:1",
-		namespace: "default",
-		runnerName: "r",
+	const {
+		runner,
+		sockets,
+		latest: socket,
+	} = await connectedRunner({
 		totalSlots: 1,
-		platform,
 		kvTimeoutMs,
 		reconnect: { baseDelayMs: 10 },
 	});
-	await runner.start();
-	const socket = (): FakeSocket => sockets.at(-1) as FakeSocket;
-	socket().open();
-	socket().init();
 	const requests = (): KvRequest[] =>
 		socket().sent.flatMap((m) =>
 			m.tag === "ToServerKvRequest" ? [m.val] : [],
@@ -33,13 +27,6 @@ async function connected(kvTimeoutMs = 30_000) {
 		socket().receive({ tag: "ToClientKvResponse", val: { requestId, data } });
 	return { runner, socket, sockets, requests, respond };
 }
-
-const reconnect = async (socket: () => FakeSocket) => {
-	socket().closed(1006, "");
-	await vi.advanceTimersByTimeAsync(10);
-	socket().open();
-	socket().init();
-};
 
 beforeEach(() => {
 	vi.useFakeTimers();
@@ -164,7 +151,7 @@ describe("KV across connections", () => {
 		socket().closed(1006, "");
 		expect(await write).toMatchObject({ code: "kv_unknown_outcome" });
 		expect(await del).toMatchObject({ code: "kv_unknown_outcome" });
-		await reconnect(socket);
+		await dropAndReconnect(socket);
 		const again = requests();
 		expect(again.map((r) => r.data.tag)).toEqual(["KvGetRequest"]);
 		respond((again[0] as KvRequest).requestId, {

@@ -1,18 +1,11 @@
 import * as protocol from "@rivetkit/engine-runner-protocol";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { Runner, type RunnerConfig } from "../../src/core/index.ts";
-import { type FakeSocket, fakePlatform, settle } from "./fake-socket.ts";
+import type { RunnerConfig } from "../../src/core/index.ts";
+import { type FakeSocket, fakeRunner, settle } from "./fake-socket.ts";
 
 function setup(overrides: Partial<RunnerConfig> = {}) {
-	const { platform, sockets } = fakePlatform();
 	const calls: string[] = [];
-	const runner = new Runner({
-		version: 1,
-		endpoint: "http://127.0.0.1:6420",
-		namespace: "default",
-		runnerName: "test",
-		totalSlots: 10,
-		platform,
+	const { runner, sockets } = fakeRunner({
 		onConnected: () => calls.push("connected"),
 		onDisconnected: (code, reason) =>
 			calls.push(`disconnected:${code}:${reason}`),
@@ -172,11 +165,7 @@ describe("one shutdown path", () => {
 		await settle();
 		const done = runner.shutdown(false);
 		expect(runner.state).toBe("draining");
-		expect(
-			socket(0)
-				.tags()
-				.filter((t) => t === "ToServerStopping"),
-		).toHaveLength(1);
+		expect(socket(0).sentCount("ToServerStopping")).toBe(1);
 		socket(0).stopActor("a1");
 		await settle();
 		expect(socket(0).closeCalls).toEqual([]);
@@ -226,11 +215,7 @@ describe("one shutdown path", () => {
 		const first = runner.shutdown(false);
 		const second = runner.shutdown(false);
 		const third = runner.shutdown({ mode: "drain", reason: "other" });
-		expect(
-			socket(0)
-				.tags()
-				.filter((t) => t === "ToServerStopping"),
-		).toHaveLength(1);
+		expect(socket(0).sentCount("ToServerStopping")).toBe(1);
 		socket(0).stopActor("a1");
 		await settle(10);
 		socket(0).finishClose();
