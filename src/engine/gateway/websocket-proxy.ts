@@ -82,7 +82,11 @@ export class ProxiedWebSocket {
 		void this.#connect();
 	}
 
-	async #connect(): Promise<void> {
+	/**
+	 * Waits for the actor to be Ready and binds to it. False when it did not get ready (the client is closed with
+	 * the error) or the socket left `waitingIn` meanwhile.
+	 */
+	async #bindWhenReady(waitingIn: State): Promise<boolean> {
 		let actor: ActorRecord;
 		try {
 			actor = await this.#gateway.watch.ready(
@@ -91,10 +95,15 @@ export class ProxiedWebSocket {
 			);
 		} catch (error) {
 			this.#closeWithError(error);
-			return;
+			return false;
 		}
-		if (this.#state !== "waiting") return;
+		if (this.#state !== waitingIn) return false;
 		this.#bind(actor);
+		return true;
+	}
+
+	async #connect(): Promise<void> {
+		if (!(await this.#bindWhenReady("waiting"))) return;
 		this.#state = "opening";
 		this.#requestId = this.#gateway.open({
 			onMessage: (kind) => this.#fromRunner(kind),
@@ -251,18 +260,7 @@ export class ProxiedWebSocket {
 	async #resume(): Promise<void> {
 		if (this.#state !== "hibernating") return;
 		this.#state = "resuming";
-		let actor: ActorRecord;
-		try {
-			actor = await this.#gateway.watch.ready(
-				this.actorId,
-				this.#gateway.options.actorReadyTimeoutMs,
-			);
-		} catch (error) {
-			this.#closeWithError(error);
-			return;
-		}
-		if (this.#state !== "resuming") return;
-		this.#bind(actor);
+		if (!(await this.#bindWhenReady("resuming"))) return;
 		this.#state = "open";
 		// No new open after hibernation (spec §8.4): the runner restores the socket from its StartActor.
 		for (const message of this.#buffer?.unacked() ?? [])
