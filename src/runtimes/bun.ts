@@ -5,24 +5,19 @@
  */
 import type { RunnerConfig } from "../core/config.ts";
 import type { Platform, WebSocketConstructor } from "../core/platform.ts";
-import { Runner } from "../core/runner.ts";
-import {
-	installTermination,
-	type TerminationOptions,
-} from "../core/termination.ts";
-import { exitProcess, onProcessSignals } from "./process-signals.ts";
+import type { Runner } from "../core/runner.ts";
+import type { TerminationOptions } from "../core/termination.ts";
+import { processPlatform } from "./process-signals.ts";
+import { startWithTermination } from "./start-runner.ts";
 
 export type { TerminationOptions as StartRunnerOptions } from "../core/termination.ts";
 
 /** The Bun platform: the global WebSocket, the termination signals, `process.exit`. */
 export function bunPlatform(): Platform {
-	return {
-		name: "bun",
-		WebSocket: (globalThis as unknown as { WebSocket: WebSocketConstructor })
-			.WebSocket,
-		onTerminate: onProcessSignals,
-		exit: exitProcess,
-	};
+	return processPlatform(
+		"bun",
+		(globalThis as unknown as { WebSocket: WebSocketConstructor }).WebSocket,
+	);
 }
 
 /**
@@ -34,9 +29,9 @@ export async function startRunner(
 	config: RunnerConfig,
 	options: TerminationOptions = {},
 ): Promise<Runner> {
-	const platform = config.platform ?? bunPlatform();
-	const runner = new Runner({ ...config, platform });
-	installTermination(runner, platform, options);
-	await runner.start();
-	return runner;
+	return startWithTermination(
+		config,
+		config.platform ?? bunPlatform(),
+		options,
+	);
 }

@@ -9,11 +9,9 @@ import type {
 	TerminateEvent,
 	WebSocketConstructor,
 } from "../core/platform.ts";
-import { Runner } from "../core/runner.ts";
-import {
-	installTermination,
-	type TerminationOptions,
-} from "../core/termination.ts";
+import type { Runner } from "../core/runner.ts";
+import type { TerminationOptions } from "../core/termination.ts";
+import { startWithTermination } from "./start-runner.ts";
 
 export type { TerminationOptions as StartRunnerOptions } from "../core/termination.ts";
 
@@ -72,9 +70,9 @@ export async function startRunner(
 	config: RunnerConfig,
 	options: TerminationOptions = {},
 ): Promise<Runner> {
-	const platform = config.platform ?? denoPlatform();
-	const runner = new Runner({ ...config, platform });
-	installTermination(runner, platform, options);
-	await runner.start();
-	return runner;
+	return startWithTermination(
+		config,
+		config.platform ?? denoPlatform(),
+		options,
+	);
 }

@@ -4,12 +4,10 @@
  */
 import type { RunnerConfig } from "../core/config.ts";
 import type { Platform, WebSocketConstructor } from "../core/platform.ts";
-import { Runner } from "../core/runner.ts";
-import {
-	installTermination,
-	type TerminationOptions,
-} from "../core/termination.ts";
-import { exitProcess, onProcessSignals } from "./process-signals.ts";
+import type { Runner } from "../core/runner.ts";
+import type { TerminationOptions } from "../core/termination.ts";
+import { processPlatform } from "./process-signals.ts";
+import { startWithTermination } from "./start-runner.ts";
 
 export type { TerminationOptions as StartRunnerOptions } from "../core/termination.ts";
 
@@ -26,12 +24,7 @@ export async function nodeWebSocket(): Promise<WebSocketConstructor> {
 
 /** The Node platform: its WebSocket, its termination signals, `process.exit`. */
 export async function nodePlatform(): Promise<Platform> {
-	return {
-		name: "node",
-		WebSocket: await nodeWebSocket(),
-		onTerminate: onProcessSignals,
-		exit: exitProcess,
-	};
+	return processPlatform("node", await nodeWebSocket());
 }
 
 /**
@@ -43,9 +36,9 @@ export async function startRunner(
 	config: RunnerConfig,
 	options: TerminationOptions = {},
 ): Promise<Runner> {
-	const platform = config.platform ?? (await nodePlatform());
-	const runner = new Runner({ ...config, platform });
-	installTermination(runner, platform, options);
-	await runner.start();
-	return runner;
+	return startWithTermination(
+		config,
+		config.platform ?? (await nodePlatform()),
+		options,
+	);
 }

@@ -2,7 +2,11 @@
  * Termination hooks of runtimes with Node's `process` (Node and Bun): SIGTERM, SIGINT and SIGHUP as
  * `Platform.onTerminate` events, and `process.exit`. Not for Workers: unenv's `process.on` never fires there.
  */
-import type { TerminateEvent } from "../core/platform.ts";
+import type {
+	Platform,
+	TerminateEvent,
+	WebSocketConstructor,
+} from "../core/platform.ts";
 
 /** The signals a process supervisor sends: Kubernetes/Docker SIGTERM, Ctrl-C SIGINT, a closed terminal SIGHUP. */
 export const TERMINATION_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
@@ -27,4 +31,12 @@ export function onProcessSignals(
  */
 export function exitProcess(code: number): void {
 	process.exit(code);
+}
+
+/** A platform on Node's `process`: the given WebSocket, the termination signals, `process.exit`. */
+export function processPlatform(
+	name: string,
+	WebSocket: WebSocketConstructor,
+): Platform {
+	return { name, WebSocket, onTerminate: onProcessSignals, exit: exitProcess };
 }
