@@ -1,15 +1,12 @@
 import { EngineError } from "./errors.ts";
 import { newRivetId } from "./ids.ts";
-import type { ActorRecord, CrashPolicy } from "./storage/types.ts";
+import type { ActorRecord } from "./storage/types.ts";
 
-export interface CreateActorInput {
-	namespace: string;
-	name: string;
-	key: string | null;
-	input: string | null;
-	runnerNameSelector: string;
-	crashPolicy: CrashPolicy;
-}
+/** What POST /actors decides; everything else about a new actor starts from defaults. */
+export type CreateActorInput = Pick<
+	ActorRecord,
+	"namespace" | "name" | "key" | "input" | "runnerNameSelector" | "crashPolicy"
+>;
 
 /** Per-generation bookkeeping that a new actor, and every placement onto a runner, starts from. */
 export const FRESH_GENERATION = {
