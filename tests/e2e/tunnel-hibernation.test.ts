@@ -11,6 +11,7 @@ import {
 import { isSleeping } from "../engine/actor-watch.ts";
 import {
 	type ActorSocket,
+	type TunnelContext,
 	type TunnelRunnerClass,
 	useTunnelContext,
 } from "./tunnel-scenarios.ts";
@@ -78,6 +79,18 @@ const hibernatingActor = {
 	},
 };
 
+/** A sleep-policy actor whose hibernatable socket sent `messages` (each echoed), then the actor put to sleep. */
+async function socketOfSleepingActor(ctx: TunnelContext, messages: string[]) {
+	const id = await ctx.actor({ crash_policy: "sleep" });
+	const socket = ctx.client(`/gateway/${id}/hws`);
+	await socket.opened;
+	for (const message of messages) socket.ws.send(message);
+	await socket.received(messages.length);
+	ctx.runner.sleepActor(id);
+	await ctx.watch.until(id, isSleeping);
+	return { id, socket };
+}
+
 describe("hibernatable WebSockets through the gateway (our runner)", () => {
 	const ctx = useTunnelContext(
 		Runner as unknown as TunnelRunnerClass,
@@ -94,15 +107,7 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 	});
 
 	it("the actor sleeps, the client stays, a message wakes it: nothing lost or duplicated, acks sent", async () => {
-		const { actor, client, runner, watch } = ctx();
-		const id = await actor({ crash_policy: "sleep" });
-		const socket = client(`/gateway/${id}/hws`);
-		await socket.opened;
-		socket.ws.send("a");
-		socket.ws.send("b");
-		await socket.received(2);
-		runner.sleepActor(id);
-		await watch.until(id, isSleeping);
+		const { id, socket } = await socketOfSleepingActor(ctx(), ["a", "b"]);
 		expect(socket.ws.readyState).toBe(socket.ws.OPEN);
 		socket.ws.send("c");
 		socket.ws.send("d");
@@ -120,14 +125,8 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 	});
 
 	it("woken by something else (HTTP), the actor restores the socket and can push on it at once", async () => {
-		const { actor, client, runner, watch, engine } = ctx();
-		const id = await actor({ crash_policy: "sleep" });
-		const socket = client(`/gateway/${id}/hws`);
-		await socket.opened;
-		socket.ws.send("a");
-		await socket.received(1);
-		runner.sleepActor(id);
-		await watch.until(id, isSleeping);
+		const { engine } = ctx();
+		const { id, socket } = await socketOfSleepingActor(ctx(), ["a"]);
 		expect((await fetch(`${engine.url}/gateway/${id}/echo`)).status).toBe(200);
 		await socket.received(2);
 		expect(socket.messages[1]?.data.toString()).toBe("restored");
@@ -137,14 +136,7 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 	});
 
 	it("a client that leaves while the actor sleeps wakes it, and the actor hears the close", async () => {
-		const { actor, client, runner, watch } = ctx();
-		const id = await actor({ crash_policy: "sleep" });
-		const socket = client(`/gateway/${id}/hws`);
-		await socket.opened;
-		socket.ws.send("a");
-		await socket.received(1);
-		runner.sleepActor(id);
-		await watch.until(id, isSleeping);
+		const { id, socket } = await socketOfSleepingActor(ctx(), ["a"]);
 		const heard = new Promise<void>((resolve) => {
 			closeSeen = resolve;
 		});
@@ -156,15 +148,7 @@ describe("hibernatable WebSockets through the gateway (our runner)", () => {
 	});
 
 	it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {
-		const { actor, client, runner, watch } = ctx();
-		const id = await actor({ crash_policy: "sleep" });
-		const socket = client(`/gateway/${id}/hws`);
-		await socket.opened;
-		socket.ws.send("kept");
-		socket.ws.send("noack:x");
-		await socket.received(2);
-		runner.sleepActor(id);
-		await watch.until(id, isSleeping);
+		const { socket } = await socketOfSleepingActor(ctx(), ["kept", "noack:x"]);
 		socket.ws.send("y");
 		await socket.received(5);
 		expect(received).toEqual(["kept", "noack:x", "noack:x", "y"]);
