@@ -4,16 +4,18 @@
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 
+export interface StartActorOptions {
+	generation?: number;
+	index?: bigint;
+	name?: string;
+	key?: string | null;
+	input?: Uint8Array | null;
+}
+
 /** A StartActor command with the defaults of the harness (generation 0, index 0n). */
 export function startActorCommand(
 	actorId: string,
-	opts: {
-		generation?: number;
-		index?: bigint;
-		name?: string;
-		key?: string | null;
-		input?: Uint8Array | null;
-	} = {},
+	opts: StartActorOptions = {},
 ): protocol.CommandWrapper {
 	const input = opts.input ? (opts.input.slice().buffer as ArrayBuffer) : null;
 	return {

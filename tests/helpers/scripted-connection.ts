@@ -4,7 +4,11 @@
  */
 import * as protocol from "@rivetkit/engine-runner-protocol";
 import { WebSocket } from "ws";
-import { startActorCommand, stopActorCommand } from "./engine-commands.ts";
+import {
+	type StartActorOptions,
+	startActorCommand,
+	stopActorCommand,
+} from "./engine-commands.ts";
 import { FrameTally } from "./frame-tally.ts";
 import {
 	createPendingWait,
@@ -242,16 +246,7 @@ export class ScriptedConnection {
 		});
 	}
 
-	startActor(
-		actorId: string,
-		opts: {
-			generation?: number;
-			index?: bigint;
-			name?: string;
-			key?: string | null;
-			input?: Uint8Array | null;
-		} = {},
-	): void {
+	startActor(actorId: string, opts: StartActorOptions = {}): void {
 		this.commands([startActorCommand(actorId, opts)]);
 	}
 
