@@ -55,6 +55,27 @@ function describeFrame(
 	return entries;
 }
 
+/** What a drain is judged by: every stop and close, and of the frames only `ToServerStopping`. */
+export function drainView(entries: readonly TapEntry[]): TapEntry[] {
+	return entries.filter(
+		(e) => e.kind !== "frame" || e.tag === "ToServerStopping",
+	);
+}
+
+/** The {@link drainView} of a clean drain of one actor on the first connection. */
+export function cleanDrainOf(actorId: string): TapEntry[] {
+	return [
+		{ kind: "frame", tag: "ToServerStopping", connection: 1 },
+		{ kind: "stopped", code: "Ok", actorId, connection: 1 },
+		{
+			kind: "close",
+			code: 1000,
+			reason: "pegboard.runner_shutdown",
+			connection: 1,
+		},
+	];
+}
+
 /** Close codes an endpoint may put in a close frame (1005 and 1006 only describe an abnormal end). */
 function sendable(code: number): boolean {
 	return (
