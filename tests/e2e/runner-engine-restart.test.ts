@@ -27,6 +27,13 @@ const WRITES_PER_PHASE = 20;
 
 const defer = deferCleanups();
 
+/** A SQLite file for the engine in a fresh directory, removed after the test. */
+function scratchSqlite(prefix: string): { path: string } {
+	const dir = mkdtempSync(join(tmpdir(), prefix));
+	defer(() => rmSync(dir, { recursive: true, force: true }));
+	return { path: join(dir, "engine.sqlite") };
+}
+
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 /** One actor writing `n/<i>` = `<i>` in a loop; `acked` holds every i whose put resolved. */
@@ -63,9 +70,7 @@ class Writer {
 }
 
 it("restart on the same SQLite file mid-traffic: acknowledged writes and events survive, no actor starts twice", async () => {
-	const dir = mkdtempSync(join(tmpdir(), "edgerunner-e2e-restart-"));
-	defer(() => rmSync(dir, { recursive: true, force: true }));
-	const storage = { path: join(dir, "engine.sqlite") };
+	const storage = scratchSqlite("edgerunner-e2e-restart-");
 	const before = watchActors();
 	let engine: RunningEngine = await startEngine({
 		port: 0,
@@ -169,9 +174,7 @@ it("restart on the same SQLite file mid-traffic: acknowledged writes and events 
 
 it("an engine down for longer than the lost threshold: on restart the runner is lost, gets a new id and its actor restarts", async () => {
 	const lostThresholdMs = 300;
-	const dir = mkdtempSync(join(tmpdir(), "edgerunner-e2e-outage-"));
-	defer(() => rmSync(dir, { recursive: true, force: true }));
-	const storage = { path: join(dir, "engine.sqlite") };
+	const storage = scratchSqlite("edgerunner-e2e-outage-");
 	const before = watchActors();
 	let engine: RunningEngine = await startEngine({
 		port: 0,
