@@ -20,6 +20,8 @@ export class Connection {
 	/** We stopped listening to it (replaced, or closed by us): its events are bookkeeping only. */
 	retired = false;
 	readonly openedAt: number;
+	/** When the engine last sent a frame (the watchdog reads it; no timer churn per frame). */
+	lastFrameAt: number;
 	readonly inbound: Array<ArrayBuffer | Blob> = [];
 	draining = false;
 
@@ -27,6 +29,7 @@ export class Connection {
 		this.id = id;
 		this.socket = socket;
 		this.openedAt = now;
+		this.lastFrameAt = now;
 	}
 
 	get isOpen(): boolean {
@@ -182,15 +185,20 @@ export class Uplink {
 		}
 	}
 
-	#armWatchdog(conn: Connection): void {
-		this.#o.timers.set(WATCHDOG, this.#o.silenceMs, () => {
-			if (conn === this.#current) this.#o.handlers.onSilence(conn);
+	/** One timer per silence window, not per frame: on expiry it re-arms for what is left since the last frame. */
+	#armWatchdog(conn: Connection, ms = this.#o.silenceMs): void {
+		this.#o.timers.set(WATCHDOG, ms, () => {
+			if (conn !== this.#current) return;
+			const silentFor = Date.now() - conn.lastFrameAt;
+			if (silentFor < this.#o.silenceMs)
+				this.#armWatchdog(conn, this.#o.silenceMs - silentFor);
+			else this.#o.handlers.onSilence(conn);
 		});
 	}
 
 	#receive(conn: Connection, data: unknown): void {
 		if (conn !== this.#current || conn.retired) return;
-		this.#armWatchdog(conn);
+		conn.lastFrameAt = Date.now();
 		if (typeof data === "string") {
 			this.#o.log.warn(
 				{ connection: conn.id, length: data.length },

@@ -14,6 +14,25 @@ afterEach(() => {
 });
 
 describe("connect", () => {
+	test("the watchdog: a pinging engine keeps the socket; 1 s of silence after the last frame abandons it", async () => {
+		const { runner, socket } = await connected({
+			engineSilenceTimeoutMs: 1000,
+		});
+		for (let i = 0; i < 10; i++) {
+			await vi.advanceTimersByTimeAsync(600);
+			socket(0).receive({ tag: "ToClientPing", val: { ts: BigInt(i) } });
+		}
+		expect(socket(0).closeCalls).toEqual([]);
+		expect(runner.state).toBe("ready");
+		await vi.advanceTimersByTimeAsync(999);
+		expect(socket(0).closeCalls).toEqual([]);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(socket(0).closeCalls).toEqual([
+			{ code: 4000, reason: "runner.engine_silent" },
+		]);
+		expect(runner.state).toBe("reconnecting");
+	});
+
 	test("uses the spec URL, subprotocols and arraybuffer, and sends ToServerInit first", async () => {
 		const { runner, socket } = setup({ token: "sekret", namespace: "my ns" });
 		await runner.start();
