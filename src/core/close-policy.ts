@@ -54,8 +54,9 @@ const ALWAYS_FATAL = new Set([
 ]);
 
 export function classifyClose(input: CloseInput): CloseDecision {
-	if (input.shuttingDown) return { action: "shutdown" };
+	// A replaced socket first: it can neither reconnect nor end a shutdown running on its successor.
 	if (!input.current) return { action: "ignore" };
+	if (input.shuttingDown) return { action: "shutdown" };
 	const parsed = parseCloseReason(input.reason);
 	const cause = parsed ? `${parsed.group}.${parsed.code}` : undefined;
 	if (cause === "ws.eviction") return { action: "evicted" };

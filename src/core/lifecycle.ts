@@ -262,8 +262,7 @@ export class Lifecycle {
 			shuttingDown: this.#shutdown !== undefined,
 			initialized: conn.initialized,
 		});
-		if (!current) {
-			// Replaced or abandoned: it can neither reconnect nor end a shutdown running on its successor.
+		if (decision.action === "ignore") {
 			this.#config.log.debug(
 				{ connection: conn.id, code, reason },
 				"close of a replaced socket ignored",
@@ -274,8 +273,6 @@ export class Lifecycle {
 			this.#config.raw.onDisconnected?.(code, reason),
 		);
 		switch (decision.action) {
-			case "ignore": // not produced for the current socket
-				return;
 			case "shutdown":
 				this.#config.log.info(
 					{ code, reason },

@@ -28,13 +28,18 @@ describe("close policy table", () => {
 			expect(classify({ code: 1000, reason, shuttingDown: true })).toEqual({
 				action: "shutdown",
 			});
-			expect(
-				classify({ code: 1000, reason, shuttingDown: true, current: false }),
-			).toEqual({ action: "shutdown" });
 		}
 	});
 
-	test("a close from a socket that is no longer current is ignored, eviction included", () => {
+	test("a close from a socket that is no longer current is ignored, eviction included, even during a shutdown", () => {
+		expect(
+			classify({
+				code: 1000,
+				reason: "ws.eviction#r",
+				current: false,
+				shuttingDown: true,
+			}),
+		).toEqual({ action: "ignore" });
 		expect(
 			classify({ code: 1000, reason: "ws.eviction#r", current: false }),
 		).toEqual({ action: "ignore" });
