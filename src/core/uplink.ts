@@ -206,15 +206,23 @@ export class Uplink {
 			);
 			return;
 		}
+		const bytes =
+			data instanceof ArrayBuffer
+				? new Uint8Array(data)
+				: ArrayBuffer.isView(data)
+					? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+					: undefined;
+		if (bytes && !conn.draining) {
+			// The common case: nothing queued ahead of it, deliver now (no queue round trip).
+			conn.draining = true;
+			this.#deliver(conn, bytes);
+			conn.draining = false;
+			if (conn.inbound.length > 0) this.#drain(conn);
+			return;
+		}
 		let frame: ArrayBuffer | Blob;
-		if (data instanceof ArrayBuffer) frame = data;
-		else if (ArrayBuffer.isView(data)) {
-			frame = data.buffer.slice(
-				data.byteOffset,
-				data.byteOffset + data.byteLength,
-			) as ArrayBuffer;
-		} else if (typeof Blob !== "undefined" && data instanceof Blob)
-			frame = data;
+		if (bytes) frame = bytes.slice().buffer as ArrayBuffer;
+		else if (typeof Blob !== "undefined" && data instanceof Blob) frame = data;
 		else {
 			this.#o.handlers.onInvalidFrame(
 				conn,
