@@ -87,6 +87,66 @@ describe("HTTP encoding", () => {
 		expect(pulled).toBeLessThan(3);
 	});
 
+	it("a streamed body with no length is cancelled as soon as it passes 20 MiB, not buffered to the end", async () => {
+		const chunk = 1024 * 1024;
+		let pulled = 0;
+		let cancelled = false;
+		const body = new ReadableStream<Uint8Array>({
+			pull(controller) {
+				pulled++;
+				controller.enqueue(new Uint8Array(chunk));
+			},
+			cancel() {
+				cancelled = true;
+			},
+		});
+		expect(await encodeResponse(new Response(body))).toBe("too_large");
+		expect(cancelled).toBe(true);
+		expect(pulled * chunk).toBeLessThanOrEqual(
+			MAX_TUNNEL_PAYLOAD_BYTES + 2 * chunk,
+		);
+	});
+
+	it("a body stream of something other than bytes is an error (the handler failed), as with Response.arrayBuffer()", async () => {
+		const body = new ReadableStream({
+			start(controller) {
+				controller.enqueue("text is not a chunk");
+				controller.close();
+			},
+		});
+		await expect(encodeResponse(new Response(body))).rejects.toBeInstanceOf(
+			TypeError,
+		);
+	});
+
+	it("joins chunks in order; a single chunk spanning its buffer is passed on as is", async () => {
+		const parts = ["ab", "cd", "e"].map((t) => new TextEncoder().encode(t));
+		const body = new ReadableStream<Uint8Array>({
+			start(controller) {
+				for (const part of parts) controller.enqueue(part);
+				controller.close();
+			},
+		});
+		const joined = await encodeResponse(new Response(body));
+		if (joined === "too_large") throw new Error("unexpected");
+		expect(new TextDecoder().decode(joined.body ?? undefined)).toBe("abcde");
+		expect(joined.headers.get("content-length")).toBe("5");
+		const offset = new Uint8Array(new TextEncoder().encode("xhello").buffer, 1);
+		const view = await encodeResponse(
+			new Response(
+				new ReadableStream({
+					start(controller) {
+						controller.enqueue(offset);
+						controller.close();
+					},
+				}),
+			),
+		);
+		if (view === "too_large") throw new Error("unexpected");
+		expect(view.body?.byteLength).toBe(5);
+		expect(new TextDecoder().decode(view.body ?? undefined)).toBe("hello");
+	});
+
 	it("joins repeated headers with ', ' and keeps only the last Set-Cookie", async () => {
 		const headers = new Headers();
 		headers.append("x-multi", "one");

@@ -7,23 +7,12 @@
  * survives (as in R). Use one cookie per response, or put several values in one cookie.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
+import { tunnelRequest } from "./light-request.ts";
 import { MAX_TUNNEL_PAYLOAD_BYTES } from "./limits.ts";
-
-/** Methods whose requests may not carry a body (`new Request` throws otherwise). */
-const NO_BODY_METHODS = new Set(["GET", "HEAD"]);
 
 /** The `Request` an actor's `fetch` receives; the URL's origin is meaningless, the path and query are the client's. */
 export function buildRequest(start: protocol.ToClientRequestStart): Request {
-	const method = start.method.toUpperCase();
-	const body =
-		start.body && start.body.byteLength > 0 && !NO_BODY_METHODS.has(method)
-			? start.body
-			: null;
-	return new Request(`http://actor${start.path}`, {
-		method: start.method,
-		headers: start.headers as unknown as HeadersInit,
-		body,
-	});
+	return tunnelRequest(start.method, start.path, start.headers, start.body);
 }
 
 /** Why a response could not be passed on as is. */
@@ -41,9 +30,8 @@ export async function encodeResponse(
 		await response.body?.cancel().catch(() => {});
 		return "too_large";
 	}
-	const body = response.body === null ? null : await response.arrayBuffer();
-	if (body !== null && body.byteLength > MAX_TUNNEL_PAYLOAD_BYTES)
-		return "too_large";
+	const body = response.body === null ? null : await readBody(response.body);
+	if (body === "too_large") return body;
 	const headers = new Map<string, string>();
 	// Iteration joins repeats with ", " and yields each Set-Cookie on its own: the last one wins.
 	for (const [name, value] of response.headers) headers.set(name, value);
@@ -71,4 +59,44 @@ export function plainResponse(
 		body,
 		stream: false,
 	};
+}
+
+/**
+ * The whole body, or `"too_large"` as soon as it passes 20 MiB (the rest is cancelled, never buffered). Reading
+ * the stream directly skips `Response.arrayBuffer()`'s extra machinery, and a body that arrives as one chunk
+ * spanning its buffer (what `new Response(string | ArrayBuffer)` produces) is passed on without a copy.
+ */
+async function readBody(
+	stream: ReadableStream<Uint8Array>,
+): Promise<ArrayBuffer | "too_large"> {
+	const reader = stream.getReader();
+	const chunks: Uint8Array[] = [];
+	let total = 0;
+	for (;;) {
+		const { done, value } = await reader.read();
+		if (done) break;
+		if (!(value instanceof Uint8Array))
+			throw new TypeError("Response body chunks must be Uint8Array");
+		total += value.byteLength;
+		if (total > MAX_TUNNEL_PAYLOAD_BYTES) {
+			await reader.cancel().catch(() => {});
+			return "too_large";
+		}
+		chunks.push(value);
+	}
+	const only = chunks.length === 1 ? chunks[0] : undefined;
+	if (
+		only !== undefined &&
+		only.byteOffset === 0 &&
+		only.byteLength === only.buffer.byteLength &&
+		only.buffer instanceof ArrayBuffer
+	)
+		return only.buffer;
+	const out = new Uint8Array(total);
+	let offset = 0;
+	for (const chunk of chunks) {
+		out.set(chunk, offset);
+		offset += chunk.byteLength;
+	}
+	return out.buffer;
 }
