@@ -8,6 +8,7 @@
  */
 import * as protocol from "@rivetkit/engine-runner-protocol";
 import { ProtocolError } from "./errors.ts";
+import { FrameEncoder } from "./frame-encoder.ts";
 import { errorFields, type Logger } from "./log.ts";
 import type { Platform } from "./platform.ts";
 import type { TimerSet } from "./timers.ts";
@@ -66,6 +67,7 @@ const WATCHDOG = "uplink.watchdog";
 
 export class Uplink {
 	readonly #o: UplinkOptions;
+	readonly #encoder = new FrameEncoder();
 	#current: Connection | undefined;
 	#nextId = 1;
 
@@ -172,9 +174,7 @@ export class Uplink {
 		const conn = this.#current;
 		if (!conn) return false;
 		try {
-			conn.socket.send(
-				protocol.encodeToServer(message) as Uint8Array<ArrayBuffer>,
-			);
+			conn.socket.send(this.#encoder.encode(message));
 			return true;
 		} catch (err) {
 			this.#o.log.warn(

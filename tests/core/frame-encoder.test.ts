@@ -1,0 +1,63 @@
+/**
+ * The runner's frame encoder (src/core/frame-encoder.ts): the same bytes as the codec's `encodeToServer`, each
+ * frame its own exact-size buffer (never a view of the reused scratch), and a frame larger than the scratch does
+ * not leave the grown buffer behind.
+ */
+import * as protocol from "@rivetkit/engine-runner-protocol";
+import { describe, expect, it } from "vitest";
+import { FrameEncoder } from "../../src/core/frame-encoder.ts";
+
+function response(bodyBytes: number, fill: number): protocol.ToServer {
+	return {
+		tag: "ToServerTunnelMessage",
+		val: {
+			messageId: {
+				gatewayId: new Uint8Array([1, 2, 3, 4]).buffer,
+				requestId: new Uint8Array([5, 6, 7, 8]).buffer,
+				messageIndex: 0,
+			},
+			messageKind: {
+				tag: "ToServerResponseStart",
+				val: {
+					status: 200,
+					headers: new Map([["content-length", String(bodyBytes)]]),
+					body: new Uint8Array(bodyBytes).fill(fill).buffer,
+					stream: false,
+				},
+			},
+		},
+	};
+}
+
+describe("frame encoder", () => {
+	it("writes what the codec writes, for small frames and frames past the scratch size", () => {
+		const encoder = new FrameEncoder();
+		const messages: protocol.ToServer[] = [
+			{ tag: "ToServerPong", val: { ts: 123n } },
+			response(10, 1),
+			response(200 * 1024, 2),
+			response(3, 3),
+			{ tag: "ToServerStopping", val: null },
+		];
+		for (const message of messages)
+			expect(encoder.encode(message)).toEqual(protocol.encodeToServer(message));
+	});
+
+	it("each frame owns its exact-size buffer: a later frame does not change an earlier one", () => {
+		const encoder = new FrameEncoder();
+		const first = encoder.encode(response(100, 0xaa));
+		const snapshot = first.slice();
+		const second = encoder.encode(response(100, 0xbb));
+		expect(first).toEqual(snapshot);
+		expect(first.buffer).not.toBe(second.buffer);
+		expect(first.byteOffset).toBe(0);
+		expect(first.byteLength).toBe(first.buffer.byteLength);
+	});
+
+	it("a frame the codec refuses (over its 32 MiB limit) throws, and the encoder keeps working", () => {
+		const encoder = new FrameEncoder();
+		expect(() => encoder.encode(response(33 * 1024 * 1024, 1))).toThrow();
+		const after = response(5, 9);
+		expect(encoder.encode(after)).toEqual(protocol.encodeToServer(after));
+	});
+});
