@@ -119,19 +119,34 @@ const floorKind: RunnerKind = {
 
 type OurRunnerClass = new (config: Record<string, unknown>) => ShutdownCapable;
 
-function ourKind(Runner: OurRunnerClass): RunnerKind {
+function ourKind(
+	Runner: OurRunnerClass,
+	NodeWebSocket: WebSocketConstructor,
+): RunnerKind {
 	return {
 		name: "ours",
 		create(endpoint) {
 			const connected = connectedSignal();
 			const runner = new Runner({
 				...commonConfig(endpoint, connected.resolve),
-				// Node 20 has no global WebSocket: hand the core `ws` through the platform seam.
-				platform: { name: "node", WebSocket },
+				// The platform's WebSocket only: signals stay with the benchmark process.
+				platform: { name: "node", WebSocket: NodeWebSocket },
 			});
 			return wrap(runner, connected.promise, "ours");
 		},
 	};
+}
+
+type WebSocketConstructor = new (url: string, protocols?: string[]) => unknown;
+
+/** The Node adapter's WebSocket (edgerunner/node, bundled by bench/run.mjs); plain `ws` without the bundle. */
+async function ourNodeWebSocket(): Promise<WebSocketConstructor> {
+	const url = process.env.EDGERUNNER_BENCH_NODE;
+	if (!url) return WebSocket as unknown as WebSocketConstructor;
+	const adapter = (await import(url)) as {
+		nodeWebSocket: () => Promise<WebSocketConstructor>;
+	};
+	return adapter.nodeWebSocket();
 }
 
 /** Ours (when bench/run.mjs could build src/core and it exports `Runner`), R, and the floor, in that order. */
@@ -150,7 +165,9 @@ export async function loadRunnerKinds(): Promise<RunnerKinds> {
 		try {
 			const core = (await import(coreUrl)) as { Runner?: unknown };
 			if (typeof core.Runner === "function")
-				kinds.push(ourKind(core.Runner as OurRunnerClass));
+				kinds.push(
+					ourKind(core.Runner as OurRunnerClass, await ourNodeWebSocket()),
+				);
 			else
 				skipped.push({
 					name: "ours",

@@ -44,6 +44,12 @@ await build({
 	entryPoints: [join(root, "bench", `${name}.ts`)],
 	outfile,
 });
+// The entry of the worker threads that host runners (bench/threaded-runners.ts), next to the bundle using it.
+await build({
+	...common,
+	entryPoints: [join(root, "bench", "runner-thread.ts")],
+	outfile: join(outDir, "runner-thread.mjs"),
+});
 
 const env = { ...process.env };
 const coreEntry = join(root, "src", "core", "index.ts");
@@ -54,6 +60,14 @@ if (!existsSync(coreEntry)) {
 	try {
 		await build({ ...common, entryPoints: [coreEntry], outfile: coreOut });
 		env.EDGERUNNER_BENCH_CORE = pathToFileURL(coreOut).href;
+		// Ours runs on Node as a user's app would: with the Node adapter's WebSocket.
+		const nodeOut = join(outDir, "node-adapter.mjs");
+		await build({
+			...common,
+			entryPoints: [join(root, "src", "runtimes", "node.ts")],
+			outfile: nodeOut,
+		});
+		env.EDGERUNNER_BENCH_NODE = pathToFileURL(nodeOut).href;
 	} catch (error) {
 		const first = String(error?.message ?? error)
 			.split("\n")

@@ -21,6 +21,7 @@ import { measureHeapPerActor, measureLifecycle } from "./lifecycle-measure.ts";
 import { measureReconnects } from "./reconnect-measure.ts";
 import { summarize } from "./sample-summary.ts";
 import { MODES, type Mode, parseSuiteArgs } from "./suite-modes.ts";
+import { threadedKinds } from "./threaded-runners.ts";
 import { measureHttp } from "./tunnel-http-measure.ts";
 import { measureWebSocket } from "./tunnel-websocket-measure.ts";
 
@@ -70,14 +71,21 @@ const fmt = (v: number | null | undefined, unit: string) =>
 		? "failed"
 		: `${v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(2)} ${unit}`;
 
+/** The runners of a round: in this thread, and each in a thread of its own (the tunnel scenarios). */
+interface RoundRunners {
+	inProcess: RunnerKind[];
+	threaded: RunnerKind[];
+}
+
 async function runRound(
 	mode: Mode,
 	only: Set<string>,
-	kinds: RunnerKind[],
+	runners: RoundRunners,
 	s: Samples,
 	label: string,
 ): Promise<void> {
 	const t = mode.timeoutMs;
+	const kinds = runners.inProcess;
 	if (only.has("lifecycle"))
 		for (const n of mode.lifecycleSizes)
 			for (const kind of kinds) {
@@ -102,7 +110,7 @@ async function runRound(
 		}
 	if (only.has("http"))
 		for (const c of mode.http)
-			for (const kind of kinds) {
+			for (const kind of runners.threaded) {
 				const key = `http:${kind.name}:${c.concurrency}:${c.bodyBytes}`;
 				const r = await attempt(
 					s,
@@ -120,7 +128,7 @@ async function runRound(
 			}
 	if (only.has("websocket"))
 		for (const c of mode.websocket)
-			for (const kind of kinds) {
+			for (const kind of runners.threaded) {
 				const rate = await attempt(
 					s,
 					`websocket ${c.mode} ${c.bytes} B ${kind.name}`,
@@ -160,7 +168,7 @@ async function runRound(
 async function warmUp(
 	mode: Mode,
 	only: Set<string>,
-	kinds: RunnerKind[],
+	runners: RoundRunners,
 ): Promise<void> {
 	console.log("warm-up (discarded)…");
 	const scratch = new Samples();
@@ -182,7 +190,7 @@ async function warmUp(
 	const subset = new Set(
 		[...only].filter((n) => n !== "reconnect" && n !== "heap"),
 	);
-	await runRound(small, subset, kinds, scratch, "warm");
+	await runRound(small, subset, runners, scratch, "warm");
 }
 
 function gitCommit(): string | null {
@@ -296,10 +304,16 @@ async function main(): Promise<void> {
 		`bench (${mode.name}): ${[...only].join(", ")}; runners ${kinds.map((k) => k.name).join(", ")}; ${mode.rounds} round(s); load average ${loadAverageStart.map((x) => x.toFixed(2)).join(" ")}`,
 	);
 	const samples = new Samples();
-	if (mode.warmup) await warmUp(mode, only, kinds);
-	for (let round = 1; round <= mode.rounds; round++) {
-		console.log(`round ${round}/${mode.rounds}`);
-		await runRound(mode, only, kinds, samples, `r${round}`);
+	const threads = threadedKinds(kinds);
+	const runnersOfRound = { inProcess: kinds, threaded: threads.kinds };
+	try {
+		if (mode.warmup) await warmUp(mode, only, runnersOfRound);
+		for (let round = 1; round <= mode.rounds; round++) {
+			console.log(`round ${round}/${mode.rounds}`);
+			await runRound(mode, only, runnersOfRound, samples, `r${round}`);
+		}
+	} finally {
+		await threads.close();
 	}
 	const bundle = only.has("bundle")
 		? { ...(await measureBundleSizes(root)), targetGzipBytes: 20 * 1024 }
