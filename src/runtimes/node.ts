@@ -8,7 +8,7 @@ import type { Runner } from "../core/runner.ts";
 import type { TerminationOptions } from "../core/termination.ts";
 import { processPlatform } from "./process-signals.ts";
 import { startWithTermination } from "./start-runner.ts";
-import { batchingWebSocket } from "./ws-batching.ts";
+import { wsForUplink } from "./ws-for-uplink.ts";
 
 export type { TerminationOptions as StartRunnerOptions } from "../core/termination.ts";
 
@@ -16,14 +16,14 @@ const NATIVE_WEBSOCKET_SINCE_MAJOR = 22;
 
 /**
  * The WebSocket constructor for this Node: the global one from Node 22, else `ws` (loaded only then), with the
- * frames of one event-loop turn written together (`ws-batching.ts`).
+ * writes batched per event-loop turn and binary frames as received (`ws-for-uplink.ts`).
  */
 export async function nodeWebSocket(): Promise<WebSocketConstructor> {
 	const major = Number(process.versions.node.split(".")[0]);
 	const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
 	if (native && major >= NATIVE_WEBSOCKET_SINCE_MAJOR) return native;
 	const { WebSocket } = await import("ws");
-	return batchingWebSocket(WebSocket) as unknown as WebSocketConstructor;
+	return wsForUplink(WebSocket) as unknown as WebSocketConstructor;
 }
 
 /** The Node platform: its WebSocket, its termination signals, `process.exit`. */

@@ -43,15 +43,35 @@ describe("frame encoder", () => {
 			expect(encoder.encode(message)).toEqual(protocol.encodeToServer(message));
 	});
 
-	it("each frame owns its exact-size buffer: a later frame does not change an earlier one", () => {
+	it("a frame handed out is never written again: small frames share a slab in disjoint slices, large ones own their buffer", () => {
 		const encoder = new FrameEncoder();
-		const first = encoder.encode(response(100, 0xaa));
-		const snapshot = first.slice();
-		const second = encoder.encode(response(100, 0xbb));
-		expect(first).toEqual(snapshot);
-		expect(first.buffer).not.toBe(second.buffer);
-		expect(first.byteOffset).toBe(0);
-		expect(first.byteLength).toBe(first.buffer.byteLength);
+		const frames = Array.from({ length: 2000 }, (_, i) =>
+			encoder.encode(response(100 + (i % 50), i & 0xff)),
+		);
+		const snapshots = frames.map((frame) => frame.slice());
+		const large = encoder.encode(response(20_000, 1));
+		expect(large.byteOffset).toBe(0);
+		expect(large.byteLength).toBe(large.buffer.byteLength);
+		for (let i = 0; i < 500; i++) encoder.encode(response(120, 0xee));
+		for (const [i, frame] of frames.entries())
+			expect(frame).toEqual(snapshots[i]);
+		// Shared: many frames per buffer, not one buffer each.
+		expect(new Set(frames.map((f) => f.buffer)).size).toBeLessThan(
+			frames.length / 50,
+		);
+		const byBuffer = new Map<ArrayBufferLike, Uint8Array[]>();
+		for (const frame of frames)
+			byBuffer.set(frame.buffer, [
+				...(byBuffer.get(frame.buffer) ?? []),
+				frame,
+			]);
+		for (const slices of byBuffer.values())
+			for (let i = 1; i < slices.length; i++) {
+				const previous = slices[i - 1] as Uint8Array;
+				expect((slices[i] as Uint8Array).byteOffset).toBeGreaterThanOrEqual(
+					previous.byteOffset + previous.byteLength,
+				);
+			}
 	});
 
 	it("a frame the codec refuses (over its 32 MiB limit) throws, and the encoder keeps working", () => {

@@ -1,13 +1,14 @@
 /**
- * The Node adapter's `ws` (src/runtimes/ws-batching.ts): frames sent in one event-loop turn leave in one socket
- * write at the end of the turn, in order, close frame included; nothing else about `ws` changes.
+ * The Node adapter's `ws` (src/runtimes/ws-for-uplink.ts): frames sent in one event-loop turn leave in one socket
+ * write at the end of the turn, in order, close frame included; binary frames arrive as views of the received
+ * bytes even when "arraybuffer" is asked for; nothing else about `ws` changes.
  */
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { batchingWebSocket } from "../../src/runtimes/ws-batching.ts";
+import { wsForUplink } from "../../src/runtimes/ws-for-uplink.ts";
 
-const BatchingWebSocket = batchingWebSocket(WebSocket);
+const UplinkWebSocket = wsForUplink(WebSocket);
 const servers: WebSocketServer[] = [];
 
 afterEach(async () => {
@@ -37,7 +38,7 @@ async function echoServer(): Promise<{
 }
 
 async function openClient(url: string): Promise<WebSocket> {
-	const client = new BatchingWebSocket(url);
+	const client = new UplinkWebSocket(url);
 	await new Promise((resolve, reject) => {
 		client.once("open", resolve);
 		client.once("error", reject);
@@ -45,7 +46,7 @@ async function openClient(url: string): Promise<WebSocket> {
 	return client;
 }
 
-describe("batching ws", () => {
+describe("ws for the uplink", () => {
 	it("writes a turn's frames together at the end of the turn, in order, the close frame last", async () => {
 		const server = await echoServer();
 		const client = await openClient(server.url);
@@ -91,9 +92,36 @@ describe("batching ws", () => {
 	});
 
 	it("sending before the socket is open still fails as in ws", () => {
-		const client = new BatchingWebSocket("ws://127.0.0.1:9");
+		const client = new UplinkWebSocket("ws://127.0.0.1:9");
 		client.on("error", () => {});
 		expect(() => client.send("early")).toThrow(/not open/);
 		client.terminate();
+	});
+
+	it("asked for ArrayBuffers, delivers binary frames as Uint8Array views of what arrived; text stays text", async () => {
+		const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+		servers.push(server);
+		await new Promise((resolve) => server.once("listening", resolve));
+		server.once("connection", (socket) => {
+			socket.send(new Uint8Array([1, 2, 3]));
+			socket.send("text");
+		});
+		const { port } = server.address() as { port: number };
+		const client = new UplinkWebSocket(`ws://127.0.0.1:${port}`);
+		client.binaryType = "arraybuffer";
+		expect(client.binaryType).toBe("nodebuffer");
+		const received: unknown[] = [];
+		await new Promise<void>((resolve) =>
+			client.addEventListener("message", (event) => {
+				received.push(event.data);
+				if (received.length === 2) resolve();
+			}),
+		);
+		client.close();
+		expect(received[0]).toBeInstanceOf(Uint8Array);
+		expect([...(received[0] as Uint8Array)]).toEqual([1, 2, 3]);
+		expect(received[1]).toBe("text");
+		client.binaryType = "fragments";
+		expect(client.binaryType).toBe("fragments");
 	});
 });
