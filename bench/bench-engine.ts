@@ -15,6 +15,8 @@ const ENGINE_PING_INTERVAL_MS = 3000;
 const MAX_PAYLOAD_BYTES = 32 * 1024 * 1024;
 
 export type ToServerListener = (message: protocol.ToServer, at: number) => void;
+/** Sees the undecoded frame first; returns true if it took the frame (then nothing decodes it). */
+export type RawFrameListener = (frame: Uint8Array, at: number) => boolean;
 
 export interface CloseInfo {
 	code: number;
@@ -36,6 +38,7 @@ export class BenchConnection {
 	readonly closeFrame: Promise<number>;
 	readonly #ws: WebSocket;
 	readonly #listeners = new Set<ToServerListener>();
+	readonly #rawListeners = new Set<RawFrameListener>();
 	readonly #ping: ReturnType<typeof setInterval>;
 
 	constructor(ws: WebSocket) {
@@ -65,9 +68,14 @@ export class BenchConnection {
 		ws.on("message", (data: RawData) => {
 			const at = performance.now();
 			const buffer = data as Buffer;
-			const message = protocol.decodeToServer(
-				new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength),
+			const frame = new Uint8Array(
+				buffer.buffer,
+				buffer.byteOffset,
+				buffer.byteLength,
 			);
+			for (const listener of this.#rawListeners)
+				if (listener(frame, at)) return;
+			const message = protocol.decodeToServer(frame);
 			if (message.tag === "ToServerInit") {
 				this.send(initMessage());
 				initSeen(at);
@@ -83,6 +91,12 @@ export class BenchConnection {
 	onMessage(listener: ToServerListener): () => void {
 		this.#listeners.add(listener);
 		return () => this.#listeners.delete(listener);
+	}
+
+	/** Calls `listener` for every frame, before decoding, until the returned function is called. */
+	onRawFrame(listener: RawFrameListener): () => void {
+		this.#rawListeners.add(listener);
+		return () => this.#rawListeners.delete(listener);
 	}
 
 	get isOpen(): boolean {

@@ -3,6 +3,7 @@
  * HTTP requests reuse one encoded frame per concurrency slot and patch only the request id in place (found by
  * encoding twice and diffing, so no byte offset is assumed).
  */
+import * as bare from "@rivetkit/bare-ts";
 import * as protocol from "@rivetkit/engine-runner-protocol";
 
 export const BENCH_GATEWAY_ID = new Uint8Array([0xbe, 0x7c, 0x4e, 0x11])
@@ -87,4 +88,42 @@ export class RequestFrameTemplate {
 			4,
 		).setUint32(0, id, true);
 	}
+}
+
+/** What the HTTP benchmark checks in a runner's answer. */
+export interface ResponseStartSummary {
+	requestId: number;
+	status: number;
+	bodyBytes: number;
+}
+
+const SUMMARY_CODEC_CONFIG = bare.Config({});
+const TO_SERVER_TUNNEL_MESSAGE = 6;
+const TO_SERVER_RESPONSE_START = 0;
+const ID_BYTES = 4;
+const MESSAGE_INDEX_BYTES = 2;
+
+/**
+ * Reads only the request id, status and body length of a ToServerTunnelMessage(ToServerResponseStart) frame,
+ * skipping the headers and the body without allocating them (undefined for any other frame). The engine side of
+ * the benchmark runs this for every response; decoding everything would make it allocate (and collect garbage)
+ * in proportion to the runner's speed, which shows up in every runner's tail latency.
+ */
+export function readResponseStartSummary(
+	frame: Uint8Array,
+): ResponseStartSummary | undefined {
+	const bc = new bare.ByteCursor(frame, SUMMARY_CODEC_CONFIG);
+	if (bare.readU8(bc) !== TO_SERVER_TUNNEL_MESSAGE) return undefined;
+	bc.offset += ID_BYTES; // gatewayId
+	const requestId = bc.view.getUint32(bc.offset, true);
+	bc.offset += ID_BYTES + MESSAGE_INDEX_BYTES;
+	if (bare.readU8(bc) !== TO_SERVER_RESPONSE_START) return undefined;
+	const status = bare.readU16(bc);
+	const headerStrings = bare.readUintSafe(bc) * 2;
+	for (let i = 0; i < headerStrings; i++) {
+		const length = bare.readUintSafe(bc); // read before the offset is (it moves it)
+		bc.offset += length;
+	}
+	const bodyBytes = bare.readBool(bc) ? bare.readUintSafe(bc) : 0;
+	return { requestId, status, bodyBytes };
 }

@@ -10,7 +10,11 @@ import {
 	openBenchSession,
 	startActors,
 } from "./bench-session.ts";
-import { RequestFrameTemplate, requestIdNumber } from "./tunnel-frames.ts";
+import {
+	RequestFrameTemplate,
+	readResponseStartSummary,
+	requestIdNumber,
+} from "./tunnel-frames.ts";
 
 export interface HttpWorkload {
 	requests: number;
@@ -54,38 +58,47 @@ export async function measureHttp(
 		};
 		let t0 = 0;
 		const finished = new Promise<number>((resolve, reject) => {
-			const timer = setTimeout(() => {
+			const stop = (error?: Error, at?: number) => {
+				clearTimeout(timer);
+				unsubscribeRaw();
 				unsubscribe();
-				reject(
-					new Error(`http: ${done}/${work.requests} after ${timeoutMs} ms`),
-				);
-			}, timeoutMs);
-			const unsubscribe = conn.onMessage((message, at) => {
-				if (message.tag !== "ToServerTunnelMessage") return;
-				const { messageId, messageKind } = message.val;
-				const id = requestIdNumber(messageId.requestId);
-				if (
-					messageKind.tag !== "ToServerResponseStart" ||
-					messageKind.val.status !== 200 ||
-					(messageKind.val.body?.byteLength ?? 0) !== work.bodyBytes
-				) {
-					clearTimeout(timer);
-					unsubscribe();
-					reject(
+				if (error) reject(error);
+				else resolve(at as number);
+			};
+			const timer = setTimeout(
+				() =>
+					stop(
+						new Error(`http: ${done}/${work.requests} after ${timeoutMs} ms`),
+					),
+				timeoutMs,
+			);
+			// Responses are read without decoding them whole (see readResponseStartSummary).
+			const unsubscribeRaw = conn.onRawFrame((frame, at) => {
+				const response = readResponseStartSummary(frame);
+				if (!response) return false;
+				const id = response.requestId;
+				if (response.status !== 200 || response.bodyBytes !== work.bodyBytes) {
+					stop(
 						new Error(
-							`http: request ${id} got ${messageKind.tag} ${JSON.stringify((messageKind.val as { status?: number } | null)?.status)}`,
+							`http: request ${id} got status ${response.status} with ${response.bodyBytes} body bytes`,
 						),
 					);
-					return;
+					return true;
 				}
 				latencies[id] = at - (sentAt[id] as number);
-				if (++done === work.requests) {
-					clearTimeout(timer);
-					unsubscribe();
-					resolve(at);
-					return;
-				}
-				if (next < work.requests) send(slotOf[id] as number);
+				if (++done === work.requests) stop(undefined, at);
+				else if (next < work.requests) send(slotOf[id] as number);
+				return true;
+			});
+			// Any other tunnel message (an abort, …) is a failed request.
+			const unsubscribe = conn.onMessage((message) => {
+				if (message.tag !== "ToServerTunnelMessage") return;
+				const { messageId, messageKind } = message.val;
+				stop(
+					new Error(
+						`http: request ${requestIdNumber(messageId.requestId)} got ${messageKind.tag}`,
+					),
+				);
 			});
 		});
 		t0 = performance.now();

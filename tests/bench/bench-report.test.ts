@@ -15,6 +15,8 @@ import { summarize } from "../../bench/sample-summary.ts";
 import { formatTick, renderLineChart } from "../../bench/svg-chart.ts";
 import {
 	RequestFrameTemplate,
+	readResponseStartSummary,
+	requestIdBytes,
 	requestIdNumber,
 } from "../../bench/tunnel-frames.ts";
 
@@ -188,4 +190,63 @@ test("HTTP frame templates (and copies) decode with the request id each was last
 			expect(kind.val.body?.byteLength).toBe(1024);
 		}
 	}
+});
+
+test("the engine's partial read of a response frame agrees with the codec (headers skipped, body only measured)", () => {
+	const frame = (
+		requestId: number,
+		headers: [string, string][],
+		body: ArrayBuffer | null,
+	) =>
+		protocol.encodeToServer({
+			tag: "ToServerTunnelMessage",
+			val: {
+				messageId: {
+					gatewayId: new Uint8Array([9, 9, 9, 9]).buffer,
+					requestId: requestIdBytes(requestId),
+					messageIndex: 7,
+				},
+				messageKind: {
+					tag: "ToServerResponseStart",
+					val: { status: 418, headers: new Map(headers), body, stream: false },
+				},
+			},
+		});
+	const long = "é".repeat(300);
+	expect(
+		readResponseStartSummary(
+			frame(
+				0xfeedbeef,
+				[
+					["content-length", "5"],
+					[long, long],
+				],
+				new Uint8Array(5).buffer,
+			),
+		),
+	).toEqual({ requestId: 0xfeedbeef, status: 418, bodyBytes: 5 });
+	expect(readResponseStartSummary(frame(3, [], null))).toEqual({
+		requestId: 3,
+		status: 418,
+		bodyBytes: 0,
+	});
+	const big = new Uint8Array(200_000).buffer;
+	expect(readResponseStartSummary(frame(1, [], big))?.bodyBytes).toBe(200_000);
+	const abort = protocol.encodeToServer({
+		tag: "ToServerTunnelMessage",
+		val: {
+			messageId: {
+				gatewayId: new Uint8Array(4).buffer,
+				requestId: requestIdBytes(1),
+				messageIndex: 0,
+			},
+			messageKind: { tag: "ToServerResponseAbort", val: null },
+		},
+	});
+	expect(readResponseStartSummary(abort)).toBeUndefined();
+	expect(
+		readResponseStartSummary(
+			protocol.encodeToServer({ tag: "ToServerStopping", val: null }),
+		),
+	).toBeUndefined();
 });
