@@ -143,6 +143,14 @@ function heapSection(r: BenchResults, out: string[], targets: Target[]): void {
 	});
 }
 
+/**
+ * The HTTP target (issue 4) is set for 64 requests in flight over many small requests, where the reference does
+ * about 13.8k req/s here; the 1 KB case is that workload. Concurrency 1 and 1 MB bodies are reported for context.
+ */
+function isTargetWorkload(c: { concurrency: number; bodyBytes: number }) {
+	return c.concurrency === 64 && c.bodyBytes === 1024;
+}
+
 function httpSection(r: BenchResults, out: string[], targets: Target[]): void {
 	const cases = r.http.filter((f) => f.runner === r.http[0]?.runner);
 	const p = (f: HttpFigure | undefined) =>
@@ -156,14 +164,15 @@ function httpSection(r: BenchResults, out: string[], targets: Target[]): void {
 		const p99 = (x: HttpFigure | undefined) => x?.p99Ms.median;
 		const vsRef = ratio(rps(f.ours), rps(f.reference));
 		const p99Ratio = ratio(p99(f.ours), p99(f.reference));
-		targets.push({
-			what: `HTTP c=${c.concurrency} ${bytes(c.bodyBytes)}: ≥ 2× req/s, p99 ≤ ½ of the reference`,
-			met:
-				vsRef === null || p99Ratio === null
-					? null
-					: vsRef >= 2 && p99Ratio <= 0.5,
-			detail: `req/s ${times(vsRef)}, p99 ${times(p99Ratio)}`,
-		});
+		if (isTargetWorkload(c))
+			targets.push({
+				what: `HTTP c=${c.concurrency} ${bytes(c.bodyBytes)} (issue 4's workload): ≥ 2× req/s, p99 ≤ ½ of the reference`,
+				met:
+					vsRef === null || p99Ratio === null
+						? null
+						: vsRef >= 2 && p99Ratio <= 0.5,
+				detail: `req/s ${times(vsRef)}, p99 ${times(p99Ratio)}`,
+			});
 		return [
 			`c=${c.concurrency}, ${bytes(c.bodyBytes)} × ${num(c.requests)}`,
 			times(vsRef),
@@ -189,6 +198,8 @@ function httpSection(r: BenchResults, out: string[], targets: Target[]): void {
 			],
 			rows,
 		),
+		"",
+		"The target (issue 4: ≥ 2× the reference's req/s with p99 ≤ ½ of its p99) is judged on 64 requests in flight with 1 KB bodies; concurrency 1 and 1 MB bodies are reported for context, not judged.",
 		"",
 	);
 }

@@ -148,6 +148,44 @@ describe("BENCHMARKS.md", () => {
 		expect(md).toContain("load average 1.00 / 1.00 / 1.00 at the start");
 	});
 
+	test("the HTTP target is judged on issue 4's workload (c=64, 1 KB) only; other cases are reported", () => {
+		const results = emptyResults();
+		const figure = (
+			runner: "ours" | "reference" | "floor",
+			concurrency: number,
+			bodyBytes: number,
+			rps: number,
+			p99: number,
+		) => ({
+			runner,
+			concurrency,
+			bodyBytes,
+			requests: 20_000,
+			requestsPerSec: summarize([rps]),
+			p50Ms: summarize([p99 / 2]),
+			p99Ms: summarize([p99]),
+			distribution: [] as [number, number][],
+		});
+		for (const [c, bytes, oursRps, oursP99] of [
+			[64, 1024, 30_000, 4],
+			[1, 1024, 12_000, 0.3],
+			[64, 1024 * 1024, 100, 200],
+		] as const) {
+			results.http.push(
+				figure("ours", c, bytes, oursRps, oursP99),
+				figure("reference", c, bytes, 12_000, 10),
+				figure("floor", c, bytes, 40_000, 3),
+			);
+		}
+		const md = renderBenchmarksMarkdown(results, "", "");
+		expect(md).toMatch(
+			/HTTP c=64 1 KB \(issue 4's workload\): ≥ 2× req\/s, p99 ≤ ½ of the reference \| met \| req\/s 2\.5×, p99 0\.40×/,
+		);
+		expect(md).not.toMatch(/HTTP c=1 1 KB.*\| (met|\*\*missed\*\*) \|/);
+		expect(md).not.toMatch(/HTTP c=64 1 MB.*\| (met|\*\*missed\*\*) \|/);
+		expect(md).toContain("| c=64, 1 MB × 20,000 | 0.01× |");
+	});
+
 	test("a reference that cannot be bundled gets its reason, not a number", () => {
 		const results = emptyResults();
 		results.bundle = {
