@@ -9,7 +9,7 @@
  * same method, URL, headers and body state, and every member delegates to it from then on.
  *
  * Whether a light object can stand in for a `Request` on this runtime is checked once (`new Request(light)` must
- * see its method, URL, headers and body); where it cannot, `buildRequest` builds real ones, as before.
+ * see its method, URL, headers and body); where it cannot (Node ≥ 22, workerd), real ones are built, as before.
  */
 
 /** Methods the fetch spec uppercases, and the uppercase ones it keeps: any other takes the real constructor. */
