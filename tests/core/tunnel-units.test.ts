@@ -108,15 +108,19 @@ describe("HTTP encoding", () => {
 	});
 
 	it("a body stream of something other than bytes is an error (the handler failed), as with Response.arrayBuffer()", async () => {
+		let cancelled: unknown;
 		const body = new ReadableStream({
 			start(controller) {
 				controller.enqueue("text is not a chunk");
-				controller.close();
+			},
+			cancel(reason) {
+				cancelled = reason;
 			},
 		});
 		await expect(encodeResponse(new Response(body))).rejects.toBeInstanceOf(
 			TypeError,
 		);
+		expect(cancelled).toBeInstanceOf(TypeError);
 	});
 
 	it("joins chunks in order; a single chunk spanning its buffer is passed on as is", async () => {

@@ -75,8 +75,11 @@ async function readBody(
 	for (;;) {
 		const { done, value } = await reader.read();
 		if (done) break;
-		if (!(value instanceof Uint8Array))
-			throw new TypeError("Response body chunks must be Uint8Array");
+		if (!(value instanceof Uint8Array)) {
+			const error = new TypeError("Response body chunks must be Uint8Array");
+			await reader.cancel(error).catch(() => {});
+			throw error;
+		}
 		total += value.byteLength;
 		if (total > MAX_TUNNEL_PAYLOAD_BYTES) {
 			await reader.cancel().catch(() => {});
