@@ -16,10 +16,9 @@ export type RunnerReply =
 	| { id: number; ok: false; error: string };
 
 type Pending = (reply: RunnerReply) => void;
-type CommandWithoutId = RunnerCommand extends infer C
-	? C extends RunnerCommand
-		? Omit<C, "id">
-		: never
+/** Omit over each member of a union (a plain Omit would merge the members). */
+type UnionOmit<T, K extends PropertyKey> = T extends unknown
+	? Omit<T, K>
 	: never;
 
 class RunnerThread {
@@ -33,10 +32,10 @@ class RunnerThread {
 			workerData: { name },
 		});
 		this.ready = new Promise((resolve, reject) => {
+			// The thread's first message (id 0) says it loaded; an error event rejects every pending reply, this one too.
 			this.#pending.set(0, (reply) =>
 				reply.ok ? resolve() : reject(new Error(reply.error)),
 			);
-			this.#worker.once("error", reject);
 		});
 		this.#worker.on("message", (reply: RunnerReply) => {
 			const pending = this.#pending.get(reply.id);
@@ -50,7 +49,7 @@ class RunnerThread {
 		});
 	}
 
-	async send(command: CommandWithoutId): Promise<void> {
+	async send(command: UnionOmit<RunnerCommand, "id">): Promise<void> {
 		await this.ready;
 		const id = this.#nextId++;
 		const reply = await new Promise<RunnerReply>((resolve) => {

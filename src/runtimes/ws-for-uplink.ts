@@ -16,10 +16,10 @@ type WsConstructor = typeof WsWebSocket;
 
 export function wsForUplink(Base: WsConstructor): WsConstructor {
 	class UplinkWebSocket extends Base {
-		#corked: Socket | undefined;
+		#corked = false;
 
 		override send(...args: unknown[]): void {
-			if (this.#corked === undefined) this.#cork();
+			if (!this.#corked) this.#cork();
 			(super.send as (...a: unknown[]) => void)(...args);
 		}
 
@@ -28,9 +28,9 @@ export function wsForUplink(Base: WsConstructor): WsConstructor {
 			const socket = (this as unknown as { _socket?: Socket })._socket;
 			if (!socket || this.readyState !== Base.OPEN) return;
 			socket.cork();
-			this.#corked = socket;
+			this.#corked = true;
 			setImmediate(() => {
-				this.#corked = undefined;
+				this.#corked = false;
 				socket.uncork();
 			});
 		}
