@@ -1,30 +1,40 @@
 #!/usr/bin/env node
 /**
- * `edgerunner`: `edgerunner engine [--port 6420] [--host 127.0.0.1] [--data ./.edgerunner|memory] [--token t]`
- * runs the dev engine; with no subcommand it also runs a Node runner hosting the example counter actor.
+ * `edgerunner`: `edgerunner engine [--engine dev|rivet] [--port 6420] [--host 127.0.0.1] [--data DIR] [--token t]`
+ * runs an engine; with no subcommand it also runs a Node runner hosting the example counter actor. The dev engine
+ * is the default; `--engine rivet` runs the real Rivet Engine from `@rivetkit/engine-cli` instead. One demo, two
+ * engine starters.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 import { Runner } from "./core/index.ts";
+import { SqliteUnavailableError, startEngine } from "./engine/index.ts";
 import {
-	type RunningEngine,
-	SqliteUnavailableError,
-	startEngine,
-} from "./engine/index.ts";
+	RivetEngineNotInstalledError,
+	startRivetEngineProcess,
+} from "./rivet-engine-process.ts";
 
 const USAGE = `usage:
-  edgerunner                 dev engine + a Node runner hosting the example counter actor
-  edgerunner engine          the dev engine alone
+  edgerunner                 an engine + a Node runner hosting the example counter actor
+  edgerunner engine          the engine alone
 options:
+  --engine <e>   dev (default): the embedded dev engine; rivet: the real Rivet Engine
+                 (needs \`npm install @rivetkit/engine-cli@2.3.19\`, or RIVET_ENGINE_BINARY)
   --port <n>     port (default 6420; 0 = any free port)
   --host <h>     interface to bind (default 127.0.0.1)
-  --data <dir>   keep state in <dir>/engine.sqlite (default ./.edgerunner); "memory" keeps nothing
+  --data <dir>   dev: keep state in <dir>/engine.sqlite (default ./.edgerunner); "memory" keeps nothing
+                 rivet: keep the engine's state in <dir> (default a fresh folder under ./.edgerunner/rivet,
+                 removed on exit)
   --token <t>    require this token from runners and API clients
   --help`;
 
 const DEMO_RUNNER = "edgerunner-demo";
+const DRAIN_WITHIN_MS = 10_000;
+/** After a runner first connects, the real engine refuses actors until its runner config exists (0.5–4 s). */
+const CREATE_ACTOR_WITHIN_MS = 15_000;
+const CREATE_ACTOR_RETRY_MS = 100;
 
 interface CounterActors {
 	onActorStart(actorId: string): Promise<void>;
@@ -34,11 +44,32 @@ interface CounterActors {
 	stopAll(): void;
 }
 
+interface Flags {
+	port: number;
+	host: string;
+	data: string | undefined;
+	token: string | undefined;
+}
+
+/** What the CLI needs from an engine, whichever one runs. */
+interface DemoEngine {
+	/** The runner endpoint, the HTTP API and the gateway. */
+	readonly url: string;
+	/** Whether the next run starts from this run's state (the count carries on). */
+	readonly keepsState: boolean;
+	/** Resolves with a message if the engine ends on its own (never for the in-process dev engine). */
+	readonly ended: Promise<string>;
+	/** Engine API commands for the banner: the actor, its KV, the runners. */
+	apiCommands(actorId: string, auth: string): string[];
+	close(): Promise<void>;
+}
+
 async function main(argv: string[]): Promise<void> {
 	const { values, positionals } = parseArgs({
 		args: argv,
 		allowPositionals: true,
 		options: {
+			engine: { type: "string", default: "dev" },
 			port: { type: "string", default: "6420" },
 			host: { type: "string", default: "127.0.0.1" },
 			data: { type: "string" },
@@ -55,13 +86,19 @@ async function main(argv: string[]): Promise<void> {
 	const port = Number(values.port);
 	if (!Number.isInteger(port) || port < 0 || port > 65535)
 		throw new Error(`--port must be 0–65535, got ${values.port}`);
-
-	const engine = await startEngineFromFlags(
+	if (values.engine !== "dev" && values.engine !== "rivet")
+		throw new Error(`--engine must be dev or rivet, got ${values.engine}`);
+	const flags: Flags = {
 		port,
-		values.host,
-		values.data,
-		values.token,
-	);
+		host: values.host,
+		data: values.data,
+		token: values.token,
+	};
+
+	const engine =
+		values.engine === "rivet"
+			? await startRivetEngine(flags)
+			: await startDevEngine(flags);
 	const cleanups: (() => Promise<void>)[] = [];
 	let stopping = false;
 	const stop = async (signal: string) => {
@@ -78,20 +115,22 @@ async function main(argv: string[]): Promise<void> {
 	};
 	process.on("SIGINT", () => void stop("SIGINT"));
 	process.on("SIGTERM", () => void stop("SIGTERM"));
+	void engine.ended.then((why) => {
+		if (stopping) return;
+		stopping = true;
+		console.error(`edgerunner: ${why}`);
+		process.exit(1);
+	});
 
 	if (command === "engine") {
 		console.log(`runners connect to ${engine.url} (namespace "default")`);
 		return;
 	}
-	await runDemo(engine, values.token, cleanups);
+	await runDemo(engine, flags.token, cleanups);
 }
 
-async function startEngineFromFlags(
-	port: number,
-	host: string,
-	data: string | undefined,
-	token: string | undefined,
-): Promise<RunningEngine> {
+async function startDevEngine(flags: Flags): Promise<DemoEngine> {
+	const { port, host, data, token } = flags;
 	const dir = resolve(data ?? ".edgerunner");
 	const common = {
 		port,
@@ -99,7 +138,7 @@ async function startEngineFromFlags(
 		token,
 		log: (line: string) => console.log(`[engine] ${line}`),
 	};
-	let engine: RunningEngine;
+	let engine: Awaited<ReturnType<typeof startEngine>>;
 	if (data === "memory") {
 		engine = await startEngine({ ...common, storage: "memory" });
 	} else {
@@ -126,11 +165,75 @@ async function startEngineFromFlags(
 	console.log(
 		`edgerunner dev engine listening on ${engine.url} — state: ${where}`,
 	);
-	return engine;
+	const url = engine.url;
+	return {
+		url,
+		keepsState: engine.storage === "sqlite",
+		ended: new Promise(() => {}),
+		apiCommands: (actorId, auth) => [
+			`curl${auth} ${url}/actors/${actorId}        # the actor, as the engine API shows it`,
+			`curl${auth} ${url}/actors/${actorId}/kv     # its KV: "count"`,
+			`curl${auth} "${url}/runners?namespace=default"`,
+		],
+		close: () => engine.close(),
+	};
+}
+
+/** The real engine as a child process; its config, HOME and log go to a run folder removed after a clean stop. */
+async function startRivetEngine(flags: Flags): Promise<DemoEngine> {
+	const { port, host, data, token } = flags;
+	const root = resolve(".edgerunner", "rivet");
+	mkdirSync(root, { recursive: true });
+	const runDir = mkdtempSync(join(root, "run-"));
+	const fresh = data === undefined || data === "memory";
+	const dataDir = fresh ? join(runDir, "data") : resolve(data);
+	let engine: Awaited<ReturnType<typeof startRivetEngineProcess>>;
+	try {
+		engine = await startRivetEngineProcess({
+			port,
+			host,
+			dataDir,
+			runDir,
+			token,
+		});
+	} catch (error) {
+		// Nothing ran: nothing to keep. An engine that ran and failed leaves its log for the user.
+		if (error instanceof RivetEngineNotInstalledError)
+			rmSync(runDir, { recursive: true, force: true });
+		throw error;
+	}
+	const state = fresh
+		? `${dataDir} (fresh, removed on exit; --data <dir> keeps it)`
+		: dataDir;
+	console.log(
+		`Rivet Engine ${engine.version} (pid ${engine.pid}) listening on ${engine.url} — state: ${state}`,
+	);
+	console.log(`engine log: ${engine.logPath}`);
+	const url = engine.url;
+	let closing = false;
+	return {
+		url,
+		keepsState: !fresh,
+		ended: engine.exited.then(({ code, signal }) =>
+			closing
+				? new Promise<string>(() => {})
+				: `the Rivet Engine exited (${code ?? signal}); see ${engine.logPath}`,
+		),
+		apiCommands: (actorId, auth) => [
+			`curl${auth} "${url}/actors?namespace=default&actor_ids=${actorId}"   # the actor, as the engine API shows it`,
+			`curl${auth} "${url}/actors/${actorId}/kv/keys/${btoa("count")}?namespace=default"   # its KV "count" (base64 key and value)`,
+			`curl${auth} "${url}/runners?namespace=default"`,
+		],
+		close: async () => {
+			closing = true;
+			await engine.stop();
+			rmSync(runDir, { recursive: true, force: true });
+		},
+	};
 }
 
 async function runDemo(
-	engine: RunningEngine,
+	engine: DemoEngine,
 	token: string | undefined,
 	cleanups: (() => Promise<void>)[],
 ) {
@@ -169,7 +272,7 @@ async function runDemo(
 		// Drain: the engine stops the counter (crash policy restart keeps it for the next run), then the runner closes.
 		await Promise.race([
 			demoRunner.shutdown(false),
-			new Promise((r) => setTimeout(r, 10_000).unref()),
+			new Promise((r) => setTimeout(r, DRAIN_WITHIN_MS).unref()),
 		]);
 		counter.stopAll();
 	});
@@ -180,15 +283,29 @@ async function runDemo(
 		"content-type": "application/json",
 	};
 	if (token) headers.authorization = `Bearer ${token}`;
-	const existing = (await (
-		await fetch(
-			`${engine.url}/actors?namespace=default&name=counter&key=demo`,
-			{ headers },
-		)
-	).json()) as { actors: { actor_id: string }[] };
-	let actorId = existing.actors[0]?.actor_id;
-	if (!actorId) {
-		const created = await fetch(`${engine.url}/actors?namespace=default`, {
+	const actorId = await counterActorId(engine.url, headers);
+	printDemo(engine, actorId, token);
+}
+
+/** The counter actor of an earlier run (kept state), else a new one. */
+async function counterActorId(
+	url: string,
+	headers: Record<string, string>,
+): Promise<string> {
+	const listed = await fetch(
+		`${url}/actors?namespace=default&name=counter&key=demo`,
+		{ headers },
+	);
+	if (!listed.ok)
+		throw new Error(
+			`could not list actors: ${listed.status} ${await listed.text()}`,
+		);
+	const existing = ((await listed.json()) as { actors: { actor_id: string }[] })
+		.actors[0]?.actor_id;
+	if (existing) return existing;
+	const deadline = Date.now() + CREATE_ACTOR_WITHIN_MS;
+	for (;;) {
+		const created = await fetch(`${url}/actors?namespace=default`, {
 			method: "POST",
 			headers,
 			body: JSON.stringify({
@@ -198,16 +315,34 @@ async function runDemo(
 				crash_policy: "restart",
 			}),
 		});
-		if (!created.ok)
+		const body = await created.text();
+		if (created.ok)
+			return (JSON.parse(body) as { actor: { actor_id: string } }).actor
+				.actor_id;
+		// The one refusal that goes away by itself: the runner config the engine creates on our first connect.
+		const waitingForRunnerConfig =
+			created.status === 400 && body.includes("no_runner_config_configured");
+		if (!waitingForRunnerConfig || Date.now() >= deadline)
 			throw new Error(
-				`could not create the counter actor: ${created.status} ${await created.text()}`,
+				`could not create the counter actor: ${created.status} ${body}`,
 			);
-		actorId = ((await created.json()) as { actor: { actor_id: string } }).actor
-			.actor_id;
+		await new Promise((r) => setTimeout(r, CREATE_ACTOR_RETRY_MS));
 	}
+}
+
+/** Everything the demo prints once it runs, in one place. */
+function printDemo(
+	engine: DemoEngine,
+	actorId: string,
+	token: string | undefined,
+): void {
 	const auth = token ? ` -H "Authorization: Bearer ${token}"` : "";
 	const gateway = `${engine.url}/gateway/${actorId}`;
 	const wsGateway = gateway.replace(/^http/, "ws");
+	const api = engine.apiCommands(actorId, auth).map((line) => `  ${line}`);
+	const again = engine.keepsState
+		? "run again and the count carries on."
+		: "this run's state is not kept (--data <dir> keeps it).";
 	console.log(`
 A Node runner ("${DEMO_RUNNER}") hosts the counter actor ${actorId}.
 Every start adds 1 to its KV-backed count. Reach it through the gateway:
@@ -215,15 +350,13 @@ Every start adds 1 to its KV-backed count. Reach it through the gateway:
   curl ${gateway}/count
   curl -X POST ${gateway}/increment
   curl -X POST -H "x-rivet-target: actor" -H "x-rivet-actor: ${actorId}" ${engine.url}/request/increment
-  node -e "const ws = new (require('ws'))('${wsGateway}/ws'); ws.on('message', (m) => console.log(String(m)))"
+  node -e "const ws = new (require('ws'))('${wsGateway}/ws', 'rivet'); ws.on('message', (m) => console.log(String(m)))"
 
 (the WebSocket prints every change; run it from this directory, where the ws package resolves). The engine API:
 
-  curl${auth} ${engine.url}/actors/${actorId}        # the actor, as the engine API shows it
-  curl${auth} ${engine.url}/actors/${actorId}/kv     # its KV: "count"
-  curl${auth} "${engine.url}/runners?namespace=default"
+${api.join("\n")}
 
-Ctrl-C drains the runner and stops the engine; run again and the count carries on.`);
+Ctrl-C drains the runner and stops the engine; ${again}`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

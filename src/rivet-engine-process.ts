@@ -1,0 +1,300 @@
+/**
+ * The real Rivet Engine (`@rivetkit/engine-cli`, a static binary) as a child process of the CLI: guard on the
+ * given port, api-peer and metrics on free loopback ports, telemetry off, its own HOME, state in `dataDir`. It
+ * is ready once guard answers `/metadata`; it stops with SIGTERM, then SIGKILL after a bound.
+ *
+ * `@rivetkit/engine-cli` is not a dependency of edgerunner (its binary is ~100 MB): it is loaded lazily, only
+ * when asked for, and its absence is a `RivetEngineNotInstalledError` saying what to install.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+/** The engine version edgerunner is verified against (toolchain §11). */
+export const RIVET_ENGINE_CLI_VERSION = "2.3.19";
+
+const READY_WITHIN_MS = 30_000;
+const STOP_WITHIN_MS = 10_000;
+const READY_POLL_MS = 50;
+
+/** `@rivetkit/engine-cli` is missing, or cannot find its binary; the message is one line saying what to do. */
+export class RivetEngineNotInstalledError extends Error {
+	readonly code = "rivet_engine_not_installed";
+	constructor(cause: string) {
+		super(
+			`the Rivet Engine is not installed: run \`npm install @rivetkit/engine-cli@${RIVET_ENGINE_CLI_VERSION}\` or set RIVET_ENGINE_BINARY to a rivet-engine binary (${cause.replace(/\s+/g, " ").trim()})`,
+		);
+		this.name = "RivetEngineNotInstalledError";
+	}
+}
+
+/** The engine binary: `RIVET_ENGINE_BINARY`, else the one `@rivetkit/engine-cli` installed (CommonJS, loaded now). */
+export function rivetEngineBinary(): string {
+	const require = createRequire(import.meta.url);
+	let cli: { getEnginePath(): string };
+	try {
+		cli = require("@rivetkit/engine-cli") as typeof cli;
+	} catch (error) {
+		throw new RivetEngineNotInstalledError(
+			`@rivetkit/engine-cli: ${(error as Error).message.split("\n")[0]}`,
+		);
+	}
+	try {
+		return cli.getEnginePath();
+	} catch (error) {
+		throw new RivetEngineNotInstalledError((error as Error).message);
+	}
+}
+
+export interface RivetEngineProcessOptions {
+	/** Guard's port (the public API, the gateway, `/runners/connect`); 0 picks a free one. */
+	port: number;
+	/** Guard's interface; api-peer and metrics always bind 127.0.0.1. Default 127.0.0.1. */
+	host?: string;
+	/** The engine's state (its `file_system.path`). */
+	dataDir: string;
+	/** Where the config, the log and the engine's HOME go. */
+	runDir: string;
+	/** Required from runners and API clients (`auth.admin_token`). */
+	token?: string;
+	/** Merged over the generated config, top level only. */
+	config?: Record<string, unknown>;
+	binary?: string;
+	readyWithinMs?: number;
+	stopWithinMs?: number;
+}
+
+export interface RivetEngineProcess {
+	/** Guard's URL. */
+	readonly url: string;
+	readonly apiPeerUrl: string;
+	readonly port: number;
+	readonly pid: number;
+	/** As `/metadata` reports it. */
+	readonly version: string;
+	readonly logPath: string;
+	readonly config: Record<string, unknown>;
+	/** Resolves when the process exits, for whatever reason. */
+	readonly exited: Promise<{ code: number | null; signal: string | null }>;
+	/** SIGTERM, then SIGKILL if it has not exited within the bound. Idempotent. */
+	stop(): Promise<void>;
+}
+
+/** The loopback config of toolchain §11 (one leader datacenter, no telemetry). */
+export function rivetEngineConfig(ports: {
+	guard: number;
+	apiPeer: number;
+	metrics: number;
+	host: string;
+	dataDir: string;
+	token?: string;
+}): Record<string, unknown> {
+	const publicHost = ports.host === "0.0.0.0" ? "127.0.0.1" : ports.host;
+	const url = `http://${publicHost}:${ports.guard}`;
+	const peerUrl = `http://127.0.0.1:${ports.apiPeer}`;
+	return {
+		guard: { host: ports.host, port: ports.guard },
+		api_peer: { host: "127.0.0.1", port: ports.apiPeer },
+		metrics: { host: "127.0.0.1", port: ports.metrics },
+		telemetry: { enabled: false },
+		file_system: { path: ports.dataDir },
+		topology: {
+			datacenter_label: 1,
+			datacenters: {
+				default: {
+					datacenter_label: 1,
+					is_leader: true,
+					public_url: url,
+					peer_url: peerUrl,
+				},
+			},
+		},
+		...(ports.token ? { auth: { admin_token: ports.token } } : {}),
+	};
+}
+
+/** Starts the engine and resolves once guard answers; rejects (and kills it) if it exits or never answers. */
+export async function startRivetEngineProcess(
+	options: RivetEngineProcessOptions,
+): Promise<RivetEngineProcess> {
+	const binary = options.binary ?? rivetEngineBinary();
+	const host = options.host ?? "127.0.0.1";
+	const guard =
+		options.port === 0
+			? await freePort(host)
+			: await ensurePortFree(options.port, host);
+	// Never the engine's own defaults (api-peer 6421, metrics 6430): another engine may hold them.
+	const taken = new Set([guard, 6420, 6421, 6430]);
+	const apiPeer = await freePortOutside(taken);
+	const metrics = await freePortOutside(taken);
+	const config = {
+		...rivetEngineConfig({
+			guard,
+			apiPeer,
+			metrics,
+			host,
+			dataDir: options.dataDir,
+			token: options.token,
+		}),
+		...options.config,
+	};
+	const home = join(options.runDir, "home");
+	mkdirSync(home, { recursive: true });
+	mkdirSync(options.dataDir, { recursive: true });
+	const configPath = join(options.runDir, "config.json");
+	writeFileSync(configPath, JSON.stringify(config, null, 2));
+	const logPath = join(options.runDir, "engine.log");
+	const log = createWriteStream(logPath, { flags: "a" });
+
+	// Its own process group: a terminal's Ctrl-C reaches only us, so the runner drains before the engine stops.
+	const child = spawn(binary, ["start", "--config", configPath], {
+		env: { ...process.env, HOME: home, RUST_LOG_ANSI_COLOR: "0" },
+		stdio: ["ignore", "pipe", "pipe"],
+		detached: true,
+	});
+	child.stdout?.pipe(log, { end: false });
+	child.stderr?.pipe(log, { end: false });
+	const spawnFailed = new Promise<never>((_, reject) =>
+		child.once("error", (error) =>
+			reject(
+				new Error(
+					`could not run the Rivet Engine (${binary}): ${error.message}`,
+				),
+			),
+		),
+	);
+	spawnFailed.catch(() => {});
+	const exited = new Promise<{ code: number | null; signal: string | null }>(
+		(resolve) =>
+			child.once("close", (code, signal) => {
+				process.off("exit", killOnExit);
+				log.end();
+				resolve({ code, signal });
+			}),
+	);
+	// If this process ends without stop() (an uncaught error, process.exit), the engine must not outlive it.
+	const killOnExit = () => {
+		if (isRunning(child)) child.kill("SIGKILL");
+	};
+	process.on("exit", killOnExit);
+
+	const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${guard}`;
+	let stopping: Promise<void> | undefined;
+	const stop = () => {
+		stopping ??= (async () => {
+			if (isRunning(child)) {
+				child.kill("SIGTERM");
+				const timer = setTimeout(
+					() => child.kill("SIGKILL"),
+					options.stopWithinMs ?? STOP_WITHIN_MS,
+				);
+				await exited;
+				clearTimeout(timer);
+			} else await exited;
+		})();
+		return stopping;
+	};
+
+	let version: string;
+	try {
+		version = await Promise.race([
+			waitUntilAnswering(
+				url,
+				child,
+				logPath,
+				options.readyWithinMs ?? READY_WITHIN_MS,
+			),
+			spawnFailed,
+		]);
+	} catch (error) {
+		child.kill("SIGKILL");
+		await Promise.race([exited, spawnFailed.catch(() => {})]);
+		throw error;
+	}
+	return {
+		url,
+		apiPeerUrl: `http://127.0.0.1:${apiPeer}`,
+		port: guard,
+		pid: child.pid as number,
+		version,
+		logPath,
+		config,
+		exited,
+		stop,
+	};
+}
+
+function isRunning(child: ChildProcess): boolean {
+	return child.exitCode === null && child.signalCode === null;
+}
+
+/** A port the kernel says is free on `host` now. */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.once("error", reject);
+		server.listen(0, host, () => {
+			const address = server.address();
+			const port = typeof address === "object" && address ? address.port : 0;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+/** Resolves `port` if nothing listens on it; a clear error if something does (the engine would only log it). */
+function ensurePortFree(port: number, host: string): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.once("error", (error: NodeJS.ErrnoException) =>
+			reject(
+				new Error(
+					error.code === "EADDRINUSE"
+						? `port ${port} on ${host} is in use (another engine?): pass --port 0 or another port`
+						: `cannot listen on ${host}:${port}: ${error.message}`,
+				),
+			),
+		);
+		server.listen(port, host, () => server.close(() => resolve(port)));
+	});
+}
+
+/** A free loopback port not in `taken`, which it joins. */
+async function freePortOutside(taken: Set<number>): Promise<number> {
+	for (let attempt = 0; attempt < 100; attempt++) {
+		const port = await freePort();
+		if (!taken.has(port)) {
+			taken.add(port);
+			return port;
+		}
+	}
+	throw new Error("no free loopback port found in 100 attempts");
+}
+
+/** Polls `/metadata` (the engine offers no readiness event to await from outside), bounded; resolves its version. */
+async function waitUntilAnswering(
+	url: string,
+	child: ChildProcess,
+	logPath: string,
+	withinMs: number,
+): Promise<string> {
+	const deadline = Date.now() + withinMs;
+	while (Date.now() < deadline) {
+		if (!isRunning(child))
+			throw new Error(
+				`the Rivet Engine exited (${child.exitCode ?? child.signalCode}) before answering; see ${logPath}`,
+			);
+		try {
+			const response = await fetch(`${url}/metadata`);
+			if (response.ok)
+				return ((await response.json()) as { version?: string }).version ?? "?";
+		} catch {
+			// not listening yet
+		}
+		await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+	}
+	throw new Error(
+		`the Rivet Engine did not answer on ${url} within ${withinMs} ms; see ${logPath}`,
+	);
+}
