@@ -122,6 +122,15 @@ export class ActorLifecycle {
 		return true;
 	}
 
+	/** Put a started actor to sleep from the engine side (the inspector): as its own sleep intent, then StopActor. */
+	sleep(actorId: string): void {
+		const actor = this.#actors.get(actorId);
+		if (actor?.status !== "running" && actor?.status !== "starting")
+			throw new EngineError("actor", "not_running", "Only a starting or running actor can be put to sleep.", 400);
+		actor.sleepIntent = true;
+		this.#requestStop(actor);
+	}
+
 	/** A runner became eligible: place pending actors, oldest first. */
 	allocatePending(now = Date.now()): void {
 		const pending = [...this.#actors.values()]
