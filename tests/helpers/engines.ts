@@ -1,0 +1,218 @@
+/**
+ * The engine under test: the embedded dev engine or the real Rivet Engine behind one small interface, so a
+ * scenario written once runs on both. State changes are awaited: the dev engine reports every actor change
+ * through its `onActorChange` hook; the real engine has no event feed, so its HTTP API is polled in a bounded
+ * loop.
+ *
+ * Option mapping (real engine 2.3.19 config, engine/packages/config/src/config/{auth,pegboard}.rs):
+ * - `token` → `auth.admin_token` (runners offer it as subprotocol `rivet_token.<token>`, HTTP as a Bearer token);
+ * - `runnerLostThresholdMs` → `pegboard.runner_lost_threshold` (default 15000 on both engines);
+ * - `drainWindowMs` → dev engine only; the real engine has no setting for it (its drain is bounded by the
+ *   runner lost threshold, which is also the dev engine's default drain window).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+	type ActorJson,
+	type RunningEngine,
+	startEngine,
+} from "../../src/engine/index.ts";
+import { watchActors } from "../engine/actor-watch.ts";
+import { startRivetEngine } from "./rivet-engine.ts";
+
+export type EngineKind = "dev" | "rivet";
+export const ENGINE_KINDS: readonly EngineKind[] = ["dev", "rivet"];
+
+export interface EngineUnderTestOptions {
+	/** Admin token: runners and HTTP clients must present it. */
+	token?: string;
+	/** A disconnected runner is declared lost (its actors rescheduled) after this long. */
+	runnerLostThresholdMs?: number;
+	/** Dev engine only: how long a draining runner gets before it is evicted. */
+	drainWindowMs?: number;
+}
+
+/** The fields of the actor JSON both engines return (`GET /actors`), as the dev engine types them. */
+export type EngineActor = ActorJson;
+
+export interface EngineUnderTest {
+	readonly kind: EngineKind;
+	/** The runner `endpoint` and the HTTP API base. Stable across restarts. */
+	readonly url: string;
+	readonly token: string | undefined;
+	/** `fetch(url + path)`, with `Authorization: Bearer <token>` when the engine has a token. */
+	api(path: string, init?: RequestInit): Promise<Response>;
+	/** The actor as the API shows it now (destroyed actors included), or undefined if the engine does not know it. */
+	actor(actorId: string): Promise<EngineActor | undefined>;
+	/** Resolves with the actor once `predicate` holds; rejects with its last seen state after `timeoutMs` (10 s). */
+	untilActor(
+		actorId: string,
+		predicate: (actor: EngineActor) => boolean,
+		timeoutMs?: number,
+	): Promise<EngineActor>;
+	/**
+	 * Stops the engine and starts it again on the same state and port. Real engine: the signal is sent to the
+	 * process (after SIGKILL its workflows stall ~30 s until worker failover). Dev engine: it runs in this
+	 * process, so both signals mean `close()` (runner sockets closed `1011 ws.going_away`) then a new engine on
+	 * the same SQLite file.
+	 */
+	restart(signal: "SIGTERM" | "SIGKILL"): Promise<void>;
+	/** Stops the engine and removes its state. Idempotent. */
+	close(): Promise<void>;
+}
+
+/** Starts a fresh engine of `kind` on free loopback ports with empty state. */
+export function startEngineUnderTest(
+	kind: EngineKind,
+	options: EngineUnderTestOptions = {},
+): Promise<EngineUnderTest> {
+	return kind === "dev" ? startDevEngine(options) : startRealEngine(options);
+}
+
+export const isRunning = (actor: EngineActor): boolean =>
+	actor.connectable_ts !== null && actor.destroy_ts === null;
+export const isSleeping = (actor: EngineActor): boolean =>
+	actor.sleep_ts !== null &&
+	actor.connectable_ts === null &&
+	actor.destroy_ts === null;
+export const isDestroyed = (actor: EngineActor): boolean =>
+	actor.destroy_ts !== null;
+
+/**
+ * `fetch`, asked once more when a GET failed on a pooled keep-alive socket that a restarted engine had closed
+ * (undici reuses it and fails with UND_ERR_SOCKET before the engine saw the request).
+ */
+async function fetchOnce(url: string, init: RequestInit): Promise<Response> {
+	try {
+		return await fetch(url, init);
+	} catch (error) {
+		const code = ((error as Error).cause as { code?: string } | undefined)
+			?.code;
+		const method = (init.method ?? "GET").toUpperCase();
+		if (code !== "UND_ERR_SOCKET" || method !== "GET") throw error;
+		return fetch(url, init);
+	}
+}
+
+function authorized(
+	token: string | undefined,
+	init: RequestInit = {},
+): RequestInit {
+	if (token === undefined) return init;
+	const headers = new Headers(init.headers);
+	headers.set("authorization", `Bearer ${token}`);
+	return { ...init, headers };
+}
+
+async function startDevEngine(
+	options: EngineUnderTestOptions,
+): Promise<EngineUnderTest> {
+	const dir = mkdtempSync(join(tmpdir(), "dev-engine-"));
+	const watch = watchActors();
+	const launch = (port: number): Promise<RunningEngine> =>
+		startEngine({
+			port,
+			storage: { path: join(dir, "engine.sqlite") },
+			onActorChange: watch.onActorChange,
+			...(options.token === undefined ? {} : { token: options.token }),
+			...(options.runnerLostThresholdMs === undefined
+				? {}
+				: { runnerLostThresholdMs: options.runnerLostThresholdMs }),
+			...(options.drainWindowMs === undefined
+				? {}
+				: { drainWindowMs: options.drainWindowMs }),
+		});
+	let engine = await launch(0);
+	const port = engine.port;
+	const url = engine.url;
+	const api = (path: string, init?: RequestInit) =>
+		fetchOnce(`${url}${path}`, authorized(options.token, init));
+	let closed = false;
+	return {
+		kind: "dev",
+		url,
+		token: options.token,
+		api,
+		async actor(actorId) {
+			return watch.get(actorId) ?? (await fetchActor(api, actorId));
+		},
+		untilActor: (actorId, predicate, timeoutMs) =>
+			watch.until(actorId, predicate, timeoutMs),
+		async restart() {
+			await engine.close();
+			engine = await launch(port);
+		},
+		async close() {
+			if (closed) return;
+			closed = true;
+			await engine.close();
+			rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+/** How often the real engine's API is asked for an actor's state while a test waits on it. */
+const REAL_ENGINE_POLL_MS = 100;
+
+async function startRealEngine(
+	options: EngineUnderTestOptions,
+): Promise<EngineUnderTest> {
+	const config: Record<string, unknown> = {};
+	if (options.token !== undefined) config.auth = { admin_token: options.token };
+	if (options.runnerLostThresholdMs !== undefined)
+		config.pegboard = {
+			runner_lost_threshold: options.runnerLostThresholdMs,
+		};
+	const engine = await startRivetEngine({ config });
+	const api = (path: string, init?: RequestInit) =>
+		fetchOnce(`${engine.url}${path}`, authorized(options.token, init));
+	const actor = (actorId: string) => fetchActor(api, actorId);
+	return {
+		kind: "rivet",
+		url: engine.url,
+		token: options.token,
+		api,
+		actor,
+		async untilActor(actorId, predicate, timeoutMs = 10_000) {
+			const deadline = Date.now() + timeoutMs;
+			let last: EngineActor | undefined;
+			for (;;) {
+				try {
+					last = await actor(actorId);
+				} catch {
+					// the engine is restarting: ask again until the deadline
+				}
+				if (last && predicate(last)) return last;
+				if (Date.now() >= deadline)
+					throw new Error(
+						`actor ${actorId} did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(last)}`,
+					);
+				await new Promise((resolve) =>
+					setTimeout(resolve, REAL_ENGINE_POLL_MS),
+				);
+			}
+		},
+		async restart(signal) {
+			if (signal === "SIGKILL") await engine.kill();
+			else await engine.stop();
+			await engine.restart();
+		},
+		close: () => engine.close(),
+	};
+}
+
+async function fetchActor(
+	api: EngineUnderTest["api"],
+	actorId: string,
+): Promise<EngineActor | undefined> {
+	const response = await api(
+		`/actors?namespace=default&actor_ids=${encodeURIComponent(actorId)}`,
+	);
+	if (!response.ok)
+		throw new Error(
+			`GET /actors?actor_ids=${actorId}: ${response.status} ${await response.text()}`,
+		);
+	const { actors } = (await response.json()) as { actors: EngineActor[] };
+	return actors.find((a) => a.actor_id === actorId);
+}
