@@ -126,7 +126,12 @@ export class ActorLifecycle {
 	sleep(actorId: string): void {
 		const actor = this.#actors.get(actorId);
 		if (actor?.status !== "running" && actor?.status !== "starting")
-			throw new EngineError("actor", "not_running", "Only a starting or running actor can be put to sleep.", 400);
+			throw new EngineError(
+				"actor",
+				"not_running",
+				"Only a starting or running actor can be put to sleep.",
+				400,
+			);
 		actor.sleepIntent = true;
 		this.#requestStop(actor);
 	}
