@@ -7,6 +7,7 @@ import {
 import { actorJson } from "./actor-json.ts";
 import { pickRunner, startActorCommand } from "./actor-placement.ts";
 import {
+	actorWithKey,
 	assertKeyFree,
 	type CreateActorInput,
 	FRESH_GENERATION,
@@ -84,6 +85,16 @@ export class ActorLifecycle {
 		const actor = newActorRecord(input, now);
 		this.#allocate(actor, now);
 		return { ...actor };
+	}
+
+	/** PUT /actors: the live actor with this (namespace, name, key), else a new one. */
+	getOrCreate(
+		input: CreateActorInput,
+		now = Date.now(),
+	): { actor: ActorRecord; created: boolean } {
+		const existing = actorWithKey(this.#actors.values(), input);
+		if (existing) return { actor: { ...existing }, created: false };
+		return { actor: this.create(input, now), created: true };
 	}
 
 	get(actorId: string): ActorRecord | undefined {

@@ -43,25 +43,37 @@ export function newActorRecord(
 	};
 }
 
-/** Keys are unique per (namespace, name) among actors not destroyed, as the real engine's `duplicate_key`. */
-export function assertKeyFree(
+/** The live actor holding (namespace, name, key), if any: keys are unique among actors not destroyed. */
+export function actorWithKey(
 	actors: Iterable<ActorRecord>,
-	input: CreateActorInput,
-): void {
-	if (input.key === null) return;
+	input: Pick<CreateActorInput, "namespace" | "name" | "key">,
+): ActorRecord | undefined {
+	if (input.key === null) return undefined;
 	for (const a of actors) {
 		if (
 			a.namespace === input.namespace &&
 			a.name === input.name &&
 			a.key === input.key &&
 			a.status !== "destroyed"
-		) {
-			throw new EngineError(
-				"actor",
-				"duplicate_key",
-				`Actor already exists with this key: ${a.actorId}`,
-				400,
-			);
-		}
+		)
+			return a;
+	}
+	return undefined;
+}
+
+/** As the real engine's `duplicate_key` (with `existing_actor_id` in its metadata). */
+export function assertKeyFree(
+	actors: Iterable<ActorRecord>,
+	input: CreateActorInput,
+): void {
+	const a = actorWithKey(actors, input);
+	if (a) {
+		throw new EngineError(
+			"actor",
+			"duplicate_key",
+			`Actor key '${input.key}' already in use for actor '${a.actorId}'`,
+			400,
+			{ existing_actor_id: a.actorId, key: input.key },
+		);
 	}
 }

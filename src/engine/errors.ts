@@ -9,17 +9,34 @@ export class EngineError extends Error {
 	readonly code: string;
 	/** HTTP status when this error answers an API request. */
 	readonly status: number;
+	/** The real engine's `metadata` object (e.g. `existing_actor_id`), omitted from JSON when absent. */
+	readonly metadata: Record<string, unknown> | undefined;
 
-	constructor(group: string, code: string, message: string, status = 400) {
+	constructor(
+		group: string,
+		code: string,
+		message: string,
+		status = 400,
+		metadata?: Record<string, unknown>,
+	) {
 		super(message);
 		this.name = "EngineError";
 		this.group = group;
 		this.code = code;
 		this.status = status;
+		this.metadata = metadata;
 	}
 
-	toJSON(): { group: string; code: string; message: string } {
-		return { group: this.group, code: this.code, message: this.message };
+	toJSON(): {
+		group: string;
+		code: string;
+		message: string;
+		metadata?: Record<string, unknown>;
+	} {
+		const json = { group: this.group, code: this.code, message: this.message };
+		return this.metadata === undefined
+			? json
+			: { ...json, metadata: this.metadata };
 	}
 }
 

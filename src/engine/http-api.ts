@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { actorJson } from "./actor-json.ts";
 import type { ActorLifecycle } from "./actor-lifecycle.ts";
+import type { CreateActorInput } from "./actor-record.ts";
+import { readJsonBody, readQuery } from "./api-request.ts";
 import { tokenError } from "./connection.ts";
 import { EngineError } from "./errors.ts";
 import { isRivetId } from "./ids.ts";
@@ -46,7 +48,41 @@ export function runnerJson(
 	};
 }
 
-const CRASH_POLICIES: readonly CrashPolicy[] = ["restart", "sleep", "destroy"];
+const NAMESPACE_QUERY = { namespace: "string" } as const;
+const CREATE_BODY = {
+	datacenter: "string?",
+	name: "string",
+	key: "string?",
+	input: "string?",
+	runner_name_selector: "string",
+	crash_policy: "crash_policy",
+} as const;
+const GET_OR_CREATE_BODY = { ...CREATE_BODY, key: "string" } as const;
+/** The real engine's `MAX_ACTOR_KEY_SIZE` (bytes). */
+const MAX_ACTOR_KEY_BYTES = 1024;
+
+function createInput(
+	namespace: string,
+	body: {
+		name: string;
+		key: string | null;
+		input: string | null;
+		runner_name_selector: string;
+		crash_policy: CrashPolicy;
+	},
+): CreateActorInput {
+	if (body.input !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(body.input))
+		throw badRequest("`input` must be base64");
+	return {
+		namespace,
+		name: body.name,
+		key: body.key,
+		input: body.input,
+		runnerNameSelector: body.runner_name_selector,
+		crashPolicy: body.crash_policy,
+	};
+}
+
 const badRequest = (message: string) =>
 	new EngineError("api", "bad_request", message, 400);
 
@@ -65,21 +101,10 @@ function requireNamespace(value: string | undefined): string {
 		throw new EngineError(
 			"namespace",
 			"not_found",
-			`The namespace does not exist: ${value}`,
-			404,
+			"The namespace does not exist.",
+			400,
 		);
 	}
-	return value;
-}
-
-function optionalString(
-	body: Record<string, unknown>,
-	field: string,
-): string | null {
-	const value = body[field];
-	if (value === undefined || value === null) return null;
-	if (typeof value !== "string")
-		throw badRequest(`\`${field}\` must be a string`);
 	return value;
 }
 
@@ -173,37 +198,30 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 	);
 
 	app.post("/actors", async (c) => {
-		const namespace = requireNamespace(c.req.query("namespace"));
-		let body: unknown;
-		try {
-			body = await c.req.json();
-		} catch {
-			throw badRequest("the body must be JSON");
-		}
-		if (typeof body !== "object" || body === null || Array.isArray(body))
-			throw badRequest("the body must be a JSON object");
-		const fields = body as Record<string, unknown>;
-		const name = optionalString(fields, "name");
-		if (!name) throw badRequest("`name` is required");
-		const runnerNameSelector = optionalString(fields, "runner_name_selector");
-		if (!runnerNameSelector)
-			throw badRequest("`runner_name_selector` is required");
-		const crashPolicy = (optionalString(fields, "crash_policy") ??
-			"destroy") as CrashPolicy;
-		if (!CRASH_POLICIES.includes(crashPolicy))
-			throw badRequest("`crash_policy` must be restart, sleep or destroy");
-		const input = optionalString(fields, "input");
-		if (input !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(input))
-			throw badRequest("`input` must be base64");
-		const actor = actors.create({
-			namespace,
-			name,
-			key: optionalString(fields, "key"),
-			input,
-			runnerNameSelector,
-			crashPolicy,
-		});
+		const { namespace } = readQuery(c.req.url, NAMESPACE_QUERY);
+		requireNamespace(namespace);
+		const body = await readJsonBody(c.req.raw, CREATE_BODY);
+		const actor = actors.create(createInput(namespace, body));
 		return c.json({ actor: actorJson(actor) });
+	});
+
+	// Get-or-create: the live actor with (name, key), else a new one (`created` says which).
+	app.put("/actors", async (c) => {
+		const { namespace } = readQuery(c.req.url, NAMESPACE_QUERY);
+		requireNamespace(namespace);
+		const body = await readJsonBody(c.req.raw, GET_OR_CREATE_BODY);
+		if (body.key === "")
+			throw new EngineError("actor", "empty_key", "Key label cannot be empty.");
+		if (new TextEncoder().encode(body.key).length > MAX_ACTOR_KEY_BYTES)
+			throw new EngineError(
+				"actor",
+				"key_too_large",
+				`Key is too large (max ${MAX_ACTOR_KEY_BYTES} bytes).`,
+				400,
+				{ max_size: MAX_ACTOR_KEY_BYTES },
+			);
+		const { actor, created } = actors.getOrCreate(createInput(namespace, body));
+		return c.json({ actor: actorJson(actor), created });
 	});
 
 	app.get("/actors", (c) => {

@@ -75,7 +75,7 @@ export async function createCounter(
 			name: "counter",
 			key: fields.key,
 			runner_name_selector: RUNNER_NAME,
-			crash_policy: fields.crashPolicy,
+			crash_policy: fields.crashPolicy ?? "destroy",
 		}),
 	});
 	return ((await response.json()) as { actor: ActorJson }).actor;

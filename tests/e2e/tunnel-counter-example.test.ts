@@ -47,7 +47,11 @@ it("counts over HTTP (both addressings) and pushes every change over /ws", async
 	const created = await fetch(`${engine.url}/actors?namespace=default`, {
 		method: "POST",
 		headers: { "content-type": "application/json" },
-		body: JSON.stringify({ name: "counter", runner_name_selector: "counter" }),
+		body: JSON.stringify({
+			name: "counter",
+			runner_name_selector: "counter",
+			crash_policy: "destroy",
+		}),
 	});
 	const { actor } = (await created.json()) as { actor: { actor_id: string } };
 	const id = actor.actor_id;

@@ -66,7 +66,12 @@ describe("actors API", () => {
 	});
 
 	it("refuses a duplicate key, bad bodies and bad namespaces with JSON errors", async () => {
-		const body = { name: "counter", key: "dup", runner_name_selector: "r" };
+		const body = {
+			name: "counter",
+			key: "dup",
+			runner_name_selector: "r",
+			crash_policy: "destroy",
+		};
 		expect((await post("/actors?namespace=default", body)).status).toBe(200);
 		const dup = await post("/actors?namespace=default", body);
 		expect(dup.status).toBe(400);
@@ -77,7 +82,7 @@ describe("actors API", () => {
 		const cases: [string, unknown, number, string][] = [
 			[
 				"/actors?namespace=default",
-				{ runner_name_selector: "r" },
+				{ runner_name_selector: "r", crash_policy: "destroy" },
 				400,
 				"api.bad_request",
 			],
@@ -89,21 +94,43 @@ describe("actors API", () => {
 			],
 			[
 				"/actors?namespace=default",
-				{ name: "x", runner_name_selector: "r", input: "%%%" },
+				{
+					name: "x",
+					runner_name_selector: "r",
+					crash_policy: "destroy",
+					input: "%%%",
+				},
 				400,
 				"api.bad_request",
 			],
 			["/actors?namespace=default", [1, 2], 400, "api.bad_request"],
 			[
-				"/actors",
+				"/actors?namespace=default",
 				{ name: "x", runner_name_selector: "r" },
 				400,
 				"api.bad_request",
 			],
 			[
+				"/actors?namespace=default",
+				{
+					name: "x",
+					runner_name_selector: "r",
+					crash_policy: "destroy",
+					extra: 1,
+				},
+				400,
+				"api.bad_request",
+			],
+			[
+				"/actors",
+				{ name: "x", runner_name_selector: "r", crash_policy: "destroy" },
+				400,
+				"api.bad_request",
+			],
+			[
 				"/actors?namespace=nope",
-				{ name: "x", runner_name_selector: "r" },
-				404,
+				{ name: "x", runner_name_selector: "r", crash_policy: "destroy" },
+				400,
 				"namespace.not_found",
 			],
 		];
@@ -127,6 +154,67 @@ describe("actors API", () => {
 		expect(notJson.status).toBe(400);
 	});
 
+	it("PUT /actors gets the live actor with (name, key) or creates one, and says which", async () => {
+		const put = (body: unknown) =>
+			api("/actors?namespace=default", {
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify(body),
+			});
+		const body = {
+			name: "room",
+			key: "lobby",
+			runner_name_selector: "r",
+			crash_policy: "sleep",
+		};
+		const first = await put(body);
+		expect(first.status).toBe(200);
+		const created = (await first.json()) as {
+			actor: { actor_id: string; key: string };
+			created: boolean;
+		};
+		expect(created.created).toBe(true);
+		expect(created.actor.key).toBe("lobby");
+		const second = (await (await put(body)).json()) as typeof created;
+		expect(second).toMatchObject({
+			created: false,
+			actor: { actor_id: created.actor.actor_id },
+		});
+		const other = (await (
+			await put({ ...body, key: "other" })
+		).json()) as typeof created;
+		expect(other.created).toBe(true);
+		expect(other.actor.actor_id).not.toBe(created.actor.actor_id);
+		// POST with the same key is refused and names the holder, as the real engine's duplicate_key.
+		const dup = await post("/actors?namespace=default", body);
+		expect(await dup.json()).toMatchObject({
+			code: "duplicate_key",
+			metadata: { existing_actor_id: created.actor.actor_id, key: "lobby" },
+		});
+		for (const [bad, code] of [
+			[{ ...body, key: "" }, "actor.empty_key"],
+			[{ ...body, key: "k".repeat(1025) }, "actor.key_too_large"],
+			[
+				{ name: "room", runner_name_selector: "r", crash_policy: "sleep" },
+				"api.bad_request",
+			],
+			[{ ...body, crash_policy: undefined }, "api.bad_request"],
+			[{ ...body, extra: true }, "api.bad_request"],
+		] as const) {
+			const response = await put(bad);
+			expect(response.status, JSON.stringify(bad)).toBe(400);
+			const error = (await response.json()) as { group: string; code: string };
+			expect(`${error.group}.${error.code}`).toBe(code);
+		}
+		// Once the holder is destroyed the key is free again: a new actor.
+		await api(`/actors/${created.actor.actor_id}?namespace=default`, {
+			method: "DELETE",
+		});
+		const third = (await (await put(body)).json()) as typeof created;
+		expect(third.created).toBe(true);
+		expect(third.actor.actor_id).not.toBe(created.actor.actor_id);
+	});
+
 	it("GET /actors filters by name, key and actor_ids; GET and DELETE /actors/{id}; 404s are JSON", async () => {
 		const a = (
 			(await (
@@ -134,6 +222,7 @@ describe("actors API", () => {
 					name: "a",
 					key: "1",
 					runner_name_selector: "r",
+					crash_policy: "destroy",
 				})
 			).json()) as {
 				actor: { actor_id: string };
@@ -144,6 +233,7 @@ describe("actors API", () => {
 				await post("/actors?namespace=default", {
 					name: "b",
 					runner_name_selector: "r",
+					crash_policy: "destroy",
 				})
 			).json()) as {
 				actor: { actor_id: string };
@@ -204,6 +294,7 @@ describe("actors API", () => {
 			await post("/actors?namespace=default", {
 				name: "c",
 				runner_name_selector: "raw-runner",
+				crash_policy: "destroy",
 			})
 		).json()) as { actor: { actor_id: string } };
 		await socket.next("ToClientCommands");

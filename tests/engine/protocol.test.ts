@@ -60,6 +60,7 @@ async function createActor(
 		body: JSON.stringify({
 			name: "thing",
 			runner_name_selector: "raw-runner",
+			crash_policy: "destroy",
 			...body,
 		}),
 	});

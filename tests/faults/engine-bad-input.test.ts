@@ -62,7 +62,11 @@ async function expectHealthy(e: RunningEngine): Promise<void> {
 	const response = await fetch(`${e.url}/actors?namespace=default`, {
 		method: "POST",
 		headers: { "content-type": "application/json" },
-		body: JSON.stringify({ name: "probe", runner_name_selector: "healthy" }),
+		body: JSON.stringify({
+			name: "probe",
+			runner_name_selector: "healthy",
+			crash_policy: "destroy",
+		}),
 	});
 	expect(response.status).toBe(200);
 	const [start] = await socket.next("ToClientCommands");
@@ -279,8 +283,8 @@ describe("HTTP API", () => {
 			["GET", "/actors/%00%ff", 400],
 			["DELETE", "/actors/short", 400],
 			["GET", "/actors?namespace=", 400],
-			["GET", "/actors/names?namespace=ghost", 404],
-			["PUT", "/actors", 404],
+			["GET", "/actors/names?namespace=ghost", 400],
+			["PUT", "/actors", 400],
 		] as const) {
 			const response = await fetch(`${e.url}${path}`, { method });
 			expect(response.status, `${method} ${path}`).toBe(status);

@@ -95,6 +95,7 @@ it("GET /start runs a runner and streams its init packet; aborting the request d
 		body: JSON.stringify({
 			name: "counter",
 			runner_name_selector: "serverless-node",
+			crash_policy: "destroy",
 		}),
 	});
 	const { actor_id: actorId } = ((await created.json()) as { actor: ActorJson })

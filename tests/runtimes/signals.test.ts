@@ -54,6 +54,7 @@ async function createActor(
 		body: JSON.stringify({
 			name: "counter",
 			runner_name_selector: runnerName,
+			crash_policy: "destroy",
 		}),
 	});
 	expect(response.status).toBe(200);

@@ -96,6 +96,7 @@ async function startWithActor(
 		body: JSON.stringify({
 			name: "stuck",
 			runner_name_selector: "termination",
+			crash_policy: "destroy",
 		}),
 	});
 	expect(
