@@ -85,7 +85,8 @@ export class ActorSocket extends ReconnectingWebSocket {
 			minUptime: options.minUptimeMs ?? 5000,
 			// Ours buffers instead (see above); partysocket never queues.
 			maxEnqueuedMessages: 0,
-			shouldReconnectOnClose: (event) => (socket ? socket.#decide(event) : true),
+			shouldReconnectOnClose: (event) =>
+				socket ? socket.#decide(event) : true,
 		});
 		socket = this;
 		this.#limit = {

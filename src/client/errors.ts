@@ -39,13 +39,17 @@ export class RivetError extends Error {
 export class SendBufferFullError extends Error {
 	override readonly name = "SendBufferFullError";
 	readonly code = "send_buffer_full";
+	readonly limit: { messages: number; bytes: number };
+	readonly buffered: { messages: number; bytes: number };
 	constructor(
-		readonly limit: { messages: number; bytes: number },
-		readonly buffered: { messages: number; bytes: number },
+		limit: { messages: number; bytes: number },
+		buffered: { messages: number; bytes: number },
 	) {
 		super(
 			`the socket is reconnecting and its send buffer is full (${buffered.messages} messages, ${buffered.bytes} bytes buffered; bound ${limit.messages} messages / ${limit.bytes} bytes): wait for "open" or raise sendBuffer`,
 		);
+		this.limit = limit;
+		this.buffered = buffered;
 	}
 }
 
@@ -53,10 +57,12 @@ export class SendBufferFullError extends Error {
 export class SocketEndedError extends Error {
 	override readonly name = "SocketEndedError";
 	readonly code = "socket_ended";
-	constructor(readonly ending: SocketEnding) {
+	readonly ending: SocketEnding;
+	constructor(ending: SocketEnding) {
 		super(
 			`the socket has ended (${ending.code} ${ending.reason || "(no reason)"}: ${ending.why}); open a new one with handle.connect()`,
 		);
+		this.ending = ending;
 	}
 }
 
