@@ -59,6 +59,7 @@ export class ActorSocket extends ReconnectingWebSocket {
 	#buffer: SocketMessage[] = [];
 	#bufferedBytes = 0;
 	#lastDecision: CloseDecision | undefined;
+	#dispatchingOpen = false;
 	#ending: SocketEnding | undefined;
 	#resolveEnded: (ending: SocketEnding) => void = () => {};
 	/** Resolves once the socket has ended for good (see the close table), with why. */
@@ -115,7 +116,11 @@ export class ActorSocket extends ReconnectingWebSocket {
 	 */
 	override send(data: SocketMessage): boolean {
 		if (this.#ending) throw new SocketEndedError(this.#ending);
-		if (this.readyState === this.OPEN && this.#buffer.length === 0)
+		// Open listeners send ahead of what was kept (it is flushed once they have run).
+		if (
+			this.readyState === this.OPEN &&
+			(this.#buffer.length === 0 || this.#dispatchingOpen)
+		)
 			return super.send(data);
 		const size = sizeOf(data);
 		if (
@@ -135,16 +140,24 @@ export class ActorSocket extends ReconnectingWebSocket {
 	}
 
 	override dispatchEvent(event: Event): boolean {
-		const result = super.dispatchEvent(event);
-		if (event.type === "open") this.#flush();
-		else if (event.type === "close") {
+		if (event.type === "open") {
+			this.#dispatchingOpen = true;
+			try {
+				return super.dispatchEvent(event);
+			} finally {
+				this.#dispatchingOpen = false;
+				this.#flush();
+			}
+		}
+		// Decided before the close listeners run, so they see `ending` set.
+		if (event.type === "close") {
 			const decision = this.#lastDecision;
 			if (decision?.action === "end" && !this.#ending) {
 				const close = event as CloseEvent;
 				this.#end(close.code, close.reason ?? "", decision.why);
 			}
 		}
-		return result;
+		return super.dispatchEvent(event);
 	}
 
 	#decide(event: { code: number; reason?: string }): boolean {
