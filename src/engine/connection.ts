@@ -4,6 +4,7 @@ import * as protocol from "@rivetkit/engine-runner-protocol";
 import type { WebSocket } from "ws";
 import type { ActorLifecycle } from "./actor-lifecycle.ts";
 import { closeFrameFor } from "./errors.ts";
+import type { EngineObserver } from "./inspector/engine-observer.ts";
 import {
 	DEFAULT_NAMESPACE,
 	MAX_TUNNEL_PAYLOAD_BYTES,
@@ -25,6 +26,8 @@ export interface ConnectionContext {
 	actors: ActorLifecycle;
 	/** The gateway's side of the tunnel: every `ToServerTunnelMessage`. */
 	tunnel?: (message: protocol.ToServerTunnelMessage) => void;
+	/** The inspector's history: sockets, commands, events, pongs, KV writes. */
+	observer?: EngineObserver;
 }
 
 /** The token a WebSocket client offered as subprotocol `rivet_token.<t>` (first one wins, as in guard). */
@@ -83,11 +86,14 @@ export function serveRunnerSocket(
 	const send = (message: protocol.ToClient): void => {
 		if (!closed && ws.readyState === ws.OPEN)
 			ws.send(protocol.encodeToClient(message));
+		if (message.tag === "ToClientCommands") ctx.observer?.commands(message.val);
 	};
 	const link: RunnerLink = { send, evict: () => closeWith("ws", "eviction") };
 
-	ws.on("close", () => {
+	ws.on("close", (code, reason) => {
 		closed = true;
+		const runner = runnerId === undefined ? undefined : runners.get(runnerId);
+		ctx.observer?.runnerClosed(runner, code, reason.toString());
 		clearTimeout(initTimer);
 		clearTimeout(pingTimer);
 		if (runnerId !== undefined) runners.detach(runnerId, link, Date.now());
@@ -183,6 +189,7 @@ export function serveRunnerSocket(
 		options.log(
 			`runner ${runner.runnerId} (${runner.name}, key ${runnerKey}) connected`,
 		);
+		ctx.observer?.runnerConnected(runner);
 		lastPongTs = now;
 		schedulePing();
 		actors.allocatePending(now);
@@ -193,6 +200,7 @@ export function serveRunnerSocket(
 			case "ToServerInit":
 				return; // Only the first init of a connection counts.
 			case "ToServerEvents": {
+				ctx.observer?.events(message.val);
 				actors.handleEvents(id, message.val);
 				return;
 			}
@@ -206,6 +214,7 @@ export function serveRunnerSocket(
 			case "ToServerPong":
 				lastPongTs = Date.now();
 				runners.pong(id, lastPongTs);
+				ctx.observer?.pong(id, message.val.ts, lastPongTs);
 				return;
 			case "ToServerKvRequest": {
 				const { actorId, requestId, data } = message.val;
@@ -213,6 +222,7 @@ export function serveRunnerSocket(
 				const response: protocol.KvResponseData = refusal
 					? { tag: "KvErrorResponse", val: { message: refusal } }
 					: ctx.kv(actorId, data);
+				if (!refusal) ctx.observer?.kv(actorId, data);
 				send({
 					tag: "ToClientKvResponse",
 					val: { requestId, data: response },

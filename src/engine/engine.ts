@@ -9,6 +9,8 @@ import { closeFrameFor } from "./errors.ts";
 import { offeredSubprotocols, resolveTarget } from "./gateway/addressing.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { createHttpApi } from "./http-api.ts";
+import { EngineObserver } from "./inspector/engine-observer.ts";
+import { createInspector, isInspectorPath } from "./inspector/inspector.tsx";
 import { runKvRequest } from "./kv.ts";
 import { type EngineOptions, resolveOptions } from "./options.ts";
 import { RunnerRegistry } from "./runner-registry.ts";
@@ -37,9 +39,11 @@ export async function startEngine(
 ): Promise<RunningEngine> {
 	const resolved = resolveOptions(options);
 	let gateway: Gateway | undefined;
+	const observer = new EngineObserver();
 	const notifyUser = resolved.onActorChange;
 	resolved.onActorChange = (actor) => {
 		gateway?.onActorChange(actor.actor_id);
+		observer.onChange(actor.actor_id);
 		notifyUser?.(actor);
 	};
 	const storage = await openStorage(resolved.storage);
@@ -66,9 +70,18 @@ export async function startEngine(
 		runners,
 		actors: lifecycle,
 	});
+	const inspector = createInspector({
+		options: resolved,
+		storage,
+		runners,
+		actors: lifecycle,
+		observer,
+		gatewayFetch: (request, target) => tunnel.fetch(request, target),
+	});
 	const server = createServer(
 		getRequestListener((request) => {
 			const url = new URL(request.url);
+			if (isInspectorPath(url.pathname)) return inspector.fetch(request);
 			const target = resolveTarget(
 				url.pathname + url.search,
 				(name) => request.headers.get(name) ?? undefined,
@@ -97,6 +110,7 @@ export async function startEngine(
 		"upgrade",
 		(request: IncomingMessage, socket: Duplex, head: Buffer) => {
 			const path = (request.url ?? "/").split("?")[0] ?? "/";
+			if (path === "/ui/feed") return inspector.upgrade(request, socket, head);
 			const target = RUNNER_CONNECT_PATHS.has(path)
 				? null
 				: resolveTarget(
@@ -124,6 +138,7 @@ export async function startEngine(
 					actors: lifecycle,
 					kv: (actorId, data) => runKvRequest(storage, actorId, data),
 					tunnel: (message) => tunnel.handleRunnerMessage(message),
+					observer,
 				});
 			});
 		},
@@ -141,6 +156,7 @@ export async function startEngine(
 		runners.close();
 		lifecycle.close();
 		tunnel.close();
+		inspector.close();
 		storage.close();
 		throw error;
 	}
@@ -161,6 +177,7 @@ export async function startEngine(
 				runners.close();
 				lifecycle.close();
 				tunnel.close();
+				inspector.close();
 				const socketsClosed = [...sockets].map(
 					(ws) =>
 						new Promise<void>((resolve) => {
