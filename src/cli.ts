@@ -270,10 +270,17 @@ async function runDemo(
 	const demoRunner = runner;
 	cleanups.push(async () => {
 		// Drain: the engine stops the counter (crash policy restart keeps it for the next run), then the runner closes.
-		await Promise.race([
+		const report = await Promise.race([
 			demoRunner.shutdown(false),
-			new Promise((r) => setTimeout(r, DRAIN_WITHIN_MS).unref()),
+			new Promise<undefined>((r) => {
+				setTimeout(() => r(undefined), DRAIN_WITHIN_MS).unref();
+			}),
 		]);
+		console.log(
+			report
+				? `runner drained: ${report.actorsStopped} actor(s) stopped, ${report.actorsAbandoned} abandoned, in ${Math.round(report.durationMs)} ms`
+				: `runner still draining after ${DRAIN_WITHIN_MS} ms: stopping the engine anyway`,
+		);
 		counter.stopAll();
 	});
 	await runner.start();

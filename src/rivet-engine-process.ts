@@ -18,6 +18,11 @@ export const RIVET_ENGINE_CLI_VERSION = "2.3.19";
 const READY_WITHIN_MS = 30_000;
 const STOP_WITHIN_MS = 10_000;
 const READY_POLL_MS = 50;
+const SHUTDOWN_DURATIONS_S = {
+	guard_shutdown_duration: 2,
+	worker_shutdown_duration: 5,
+	force_shutdown_duration: 6,
+};
 
 /** `@rivetkit/engine-cli` is missing, or cannot find its binary; the message is one line saying what to do. */
 export class RivetEngineNotInstalledError extends Error {
@@ -100,6 +105,9 @@ export function rivetEngineConfig(ports: {
 		metrics: { host: "127.0.0.1", port: ports.metrics },
 		telemetry: { enabled: false },
 		file_system: { path: ports.dataDir },
+		// Guard otherwise waits up to 10 min on SIGTERM for open client connections (a gateway WebSocket stays
+		// open after its actor stops); a local engine should stop in seconds. Seconds; force ≥ both others.
+		runtime: SHUTDOWN_DURATIONS_S,
 		topology: {
 			datacenter_label: 1,
 			datacenters: {
