@@ -165,6 +165,9 @@ async function startDevEngine(flags: Flags): Promise<DemoEngine> {
 	console.log(
 		`edgerunner dev engine listening on ${engine.url} — state: ${where}`,
 	);
+	console.log(
+		`inspector: ${engine.url}/ui/${token === undefined ? "" : "?token=<token> (once; a cookie keeps it)"}`,
+	);
 	const url = engine.url;
 	return {
 		url,
