@@ -62,11 +62,23 @@ export function drainView(entries: readonly TapEntry[]): TapEntry[] {
 	);
 }
 
-/** The {@link drainView} of a clean drain of one actor on the first connection. */
-export function cleanDrainOf(actorId: string): TapEntry[] {
+/** The actors the runner reported stopped, in the order it reported them. */
+export function actorsInStopOrder(entries: readonly TapEntry[]): string[] {
+	return entries.flatMap((e) => (e.kind === "stopped" ? [e.actorId] : []));
+}
+
+/** The {@link drainView} of a clean drain of these actors (in this stop order) on the first connection. */
+export function cleanDrainOf(...actorIds: string[]): TapEntry[] {
 	return [
 		{ kind: "frame", tag: "ToServerStopping", connection: 1 },
-		{ kind: "stopped", code: "Ok", actorId, connection: 1 },
+		...actorIds.map(
+			(actorId): TapEntry => ({
+				kind: "stopped",
+				code: "Ok",
+				actorId,
+				connection: 1,
+			}),
+		),
 		{
 			kind: "close",
 			code: 1000,

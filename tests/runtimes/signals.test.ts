@@ -1,6 +1,8 @@
 /**
  * Real runtimes, real signals: the Node 20, Node 24, Bun and Deno examples against the dev engine, observed from
- * the engine's side through a recording relay (engine-tap.ts) and from the child's JSON stdout.
+ * the engine's side through a recording relay (engine-tap.ts) and from the child's JSON stdout. The SIGTERM drain
+ * also runs against the real Rivet Engine (tests/helpers/engines.ts), once per crash policy, with the engine's API
+ * view of the actor and the runner checked afterwards.
  */
 import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
@@ -10,9 +12,24 @@ import {
 	type RunningEngine,
 	startEngine,
 } from "../../src/engine/index.ts";
-import { isRunning, watchActors } from "../engine/actor-watch.ts";
+import { watchActors } from "../engine/actor-watch.ts";
+import {
+	ENGINE_KINDS,
+	type EngineUnderTest,
+	isRunning,
+	startEngineUnderTest,
+} from "../helpers/engines.ts";
 import { exitWithin, killAll, spawnRuntime } from "./child-process.ts";
 import {
+	CRASH_POLICIES,
+	type CrashPolicy,
+	createActorWhenRunnerConfigured,
+	pollEngine,
+	runnerJson,
+	STOPPED_BY_DRAIN,
+} from "./engine-api.ts";
+import {
+	actorsInStopOrder,
 	cleanDrainOf,
 	drainView,
 	type EngineTap,
@@ -21,12 +38,14 @@ import {
 import { REPO, runtimeCommand, runtimesUnderTest } from "./runtimes.ts";
 
 const engines: RunningEngine[] = [];
+const underTest: EngineUnderTest[] = [];
 const taps: EngineTap[] = [];
 const servers: Server[] = [];
 afterEach(async () => {
 	await killAll();
 	await Promise.all(taps.splice(0).map((t) => t.close()));
 	await Promise.all(engines.splice(0).map((e) => e.close()));
+	await Promise.all(underTest.splice(0).map((e) => e.close()));
 	await Promise.all(
 		servers.splice(0).map((s) => new Promise((r) => s.close(r))),
 	);
@@ -87,28 +106,62 @@ for (const runtime of runtimesUnderTest()) {
 		? `${runtime.name} (skipped: ${runtime.unavailable})`
 		: runtime.name;
 	describe.skipIf(runtime.unavailable !== undefined)(title, () => {
-		it("runs an actor; on SIGTERM the engine sees Stopping, Stopped(Ok), close 1000 pegboard.runner_shutdown; exit 143", async () => {
-			const { engine, tap, watch } = await engineWithTap();
-			const runnerName = `sigterm-${runtime.name}`;
-			const child = startExample(runtime, tap.url, runnerName);
-			await child.next("connected");
-			const actorId = await createActor(engine, runnerName);
-			await child.next("actor-started");
-			await watch.until(actorId, isRunning);
+		for (const kind of ENGINE_KINDS) {
+			it(`[${kind} engine] runs a sleep, a restart and a destroy actor, each answering through the gateway; on SIGTERM the engine sees Stopping, Stopped(Ok) for each, close 1000 pegboard.runner_shutdown; each actor stopped per its crash policy, the runner drained; exit 143`, async () => {
+				const engine = await startEngineUnderTest(kind);
+				underTest.push(engine);
+				const tap = await startEngineTap(engine.url);
+				taps.push(tap);
+				const runnerName = `sigterm-${runtime.name}`;
+				const child = startExample(runtime, tap.url, runnerName);
+				const { runnerId } = await child.next("connected");
+				const actors = new Map<string, CrashPolicy>();
+				for (const crashPolicy of CRASH_POLICIES) {
+					const { actor_id } = await createActorWhenRunnerConfigured(
+						engine.url,
+						runnerName,
+						crashPolicy,
+					);
+					actors.set(actor_id, crashPolicy);
+				}
+				for (const actorId of actors.keys()) {
+					await engine.untilActor(actorId, isRunning);
+					// The counter adds 1 when the actor starts, and 1 per increment.
+					const answered = await fetch(
+						`${engine.url}/gateway/${actorId}/increment`,
+						{ method: "POST" },
+					);
+					expect(answered.status).toBe(200);
+					expect(await answered.json()).toEqual({ count: 2 });
+				}
 
-			child.signal("SIGTERM");
-			const exit = await exitWithin(child, 10_000);
-			expect(exit).toEqual({ code: 143, signal: null });
+				child.signal("SIGTERM");
+				const exit = await exitWithin(child, 15_000);
+				expect(exit).toEqual({ code: 143, signal: null });
 
-			expect(drainView(tap.entries)).toEqual(cleanDrainOf(actorId));
-			const stopped = await child.next("stopped");
-			expect(stopped.report).toMatchObject({
-				reason: "signal:SIGTERM",
-				mode: "drain",
-				actorsStopped: 1,
-				actorsAbandoned: 0,
+				expect(drainView(tap.entries)).toEqual(
+					cleanDrainOf(...actorsInStopOrder(tap.entries)),
+				);
+				expect(new Set(actorsInStopOrder(tap.entries))).toEqual(
+					new Set(actors.keys()),
+				);
+				const stopped = await child.next("stopped");
+				expect(stopped.report).toMatchObject({
+					reason: "signal:SIGTERM",
+					mode: "drain",
+					actorsStopped: 3,
+					actorsAbandoned: 0,
+				});
+				for (const [actorId, crashPolicy] of actors)
+					await engine.untilActor(actorId, STOPPED_BY_DRAIN[crashPolicy]);
+				const runner = await pollEngine(
+					"the runner drained with its slots free",
+					() => runnerJson(engine.url, String(runnerId)),
+					(r) => r.drain_ts !== null && r.remaining_slots === r.total_slots,
+				);
+				expect(runner.drain_ts).toBeGreaterThan(0);
 			});
-		});
+		}
 
 		it("on SIGINT drains and exits 130", async () => {
 			const { tap } = await engineWithTap();
