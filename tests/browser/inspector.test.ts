@@ -3,12 +3,18 @@
  * actions, an actor's page (history and KV), the token cookie, and no console errors. Writes docs/inspector.png.
  */
 import { fileURLToPath } from "node:url";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Runner } from "../../src/core/index.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { inspectorEnabled } from "../../src/engine/inspector/access.ts";
+import {
+	ACTOR_HISTORY_CAPACITY,
+	CONNECTION_LOG_CAPACITY,
+	EngineObserver,
+	TRACKED_ACTORS_CAPACITY,
+} from "../../src/engine/inspector/engine-observer.ts";
 import { chromiumInstalled, launchChromium } from "../helpers/chromium.ts";
 
 const TOKEN = "inspector-test-token";
@@ -41,6 +47,21 @@ async function createActor(
 		.actor_id;
 }
 
+// biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText, not the DOM property.
+const shown = (locator: Locator) => locator.innerText();
+
+function runnerOptions(engine: RunningEngine, name: string) {
+	return {
+		endpoint: engine.url,
+		token: TOKEN,
+		namespace: "default",
+		runnerName: name,
+		version: 1,
+		totalSlots: 8,
+		platform: { name: "node", WebSocket },
+	};
+}
+
 const row = (page: Page, actorId: string) =>
 	page.locator(`#actors tr[data-actor-id="${actorId}"]`);
 
@@ -51,6 +72,34 @@ describe("inspector access", () => {
 		expect(inspectorEnabled("0.0.0.0", "t")).toBe(true);
 		expect(inspectorEnabled("127.0.0.1", undefined)).toBe(true);
 		expect(inspectorEnabled("::1", undefined)).toBe(true);
+	});
+
+	it("keeps every history bounded", () => {
+		const observer = new EngineObserver();
+		const runner = { runnerId: "r", name: "n", key: "k" };
+		for (let i = 0; i < CONNECTION_LOG_CAPACITY + 10; i++)
+			observer.runnerClosed(runner, 1000, `close ${i}`);
+		const log = observer.connections.list();
+		expect(log).toHaveLength(CONNECTION_LOG_CAPACITY);
+		expect(log.at(-1)?.reason).toBe(`close ${CONNECTION_LOG_CAPACITY + 9}`);
+		const event = (actorId: string, index: number) => ({
+			checkpoint: { actorId, generation: 0, index: BigInt(index) },
+			inner: {
+				tag: "EventActorSetAlarm" as const,
+				val: { alarmTs: null },
+			},
+		});
+		for (let i = 0; i < ACTOR_HISTORY_CAPACITY + 10; i++)
+			observer.events([event("a", i)]);
+		expect(observer.history("a")).toHaveLength(ACTOR_HISTORY_CAPACITY);
+		expect(observer.history("a")[0]?.index).toBe(10);
+		for (let i = 0; i < TRACKED_ACTORS_CAPACITY; i++)
+			observer.events([event(`other-${i}`, 0)]);
+		// "a" was the least recently touched actor: its history made room for the newest.
+		expect(observer.history("a")).toEqual([]);
+		expect(
+			observer.history(`other-${TRACKED_ACTORS_CAPACITY - 1}`),
+		).toHaveLength(1);
 	});
 });
 
@@ -68,13 +117,7 @@ describe.skipIf(!chromiumInstalled)(
 				pingIntervalMs: 100,
 			});
 			runner = new Runner({
-				endpoint: engine.url,
-				token: TOKEN,
-				namespace: "default",
-				runnerName: RUNNER_NAME,
-				version: 1,
-				totalSlots: 8,
-				platform: { name: "node", WebSocket },
+				...runnerOptions(engine, RUNNER_NAME),
 				async onActorStart(actorId) {
 					await runner.kvPut(actorId, [
 						[text("greeting"), text("hello")],
@@ -136,7 +179,7 @@ describe.skipIf(!chromiumInstalled)(
 
 			const runnerRow = page.locator("#runners tr[data-runner-id]");
 			await expect
-				.poll(() => runnerRow.first().innerText(), { timeout: 10_000 })
+				.poll(() => shown(runnerRow.first()), { timeout: 10_000 })
 				.toMatch(/inspector-demo[\s\S]*connected[\s\S]*\d+ ms/);
 			await row(page, first)
 				.and(page.locator("[data-state=running]"))
@@ -153,9 +196,9 @@ describe.skipIf(!chromiumInstalled)(
 			await page.fill("#create-form input[name=key]", "lobby");
 			await page.click("#create-form button[type=submit]");
 			await expect
-				.poll(() => page.locator("#action-output").innerText())
+				.poll(() => shown(page.locator("#action-output")))
 				.toMatch(/^created /);
-			const made = (await page.locator("#action-output").innerText()).slice(
+			const made = (await shown(page.locator("#action-output"))).slice(
 				"created ".length,
 			);
 			await row(page, made).and(page.locator("[data-state=running]")).waitFor();
@@ -163,7 +206,7 @@ describe.skipIf(!chromiumInstalled)(
 			// A request through the gateway.
 			await row(page, first).locator("button[data-action=request]").click();
 			await expect
-				.poll(() => page.locator("#action-output").innerText())
+				.poll(() => shown(page.locator("#action-output")))
 				.toContain(`→ 200\nhello from ${first.slice(0, 8)}: GET /`);
 
 			// Sleep and destroy.
@@ -183,9 +226,28 @@ describe.skipIf(!chromiumInstalled)(
 				.toBe(1);
 			await page.selectOption("#filter-state", "");
 
-			const connections = await page.locator("#connections").innerText();
-			expect(connections).toContain("connected");
-			expect(connections).toContain(RUNNER_NAME);
+			// A runner that comes and goes: its connect and its close (code, reason) are logged, live.
+			let connected!: () => void;
+			const passingConnected = new Promise<void>((resolve) => {
+				connected = resolve;
+			});
+			const passing = new Runner({
+				...runnerOptions(engine, "passing-runner"),
+				onConnected: () => connected(),
+				async onActorStart() {},
+				async onActorStop() {},
+			} as ConstructorParameters<typeof Runner>[0]);
+			await passing.start();
+			await passingConnected;
+			await passing.shutdown(false);
+			await expect
+				.poll(() => shown(page.locator("#connections")))
+				.toMatch(
+					/closed\s+passing-runner\s+\S+\s+1000\s+pegboard\.runner_shutdown/,
+				);
+			const connections = await shown(page.locator("#connections"));
+			expect(connections).toMatch(/connected\s+passing-runner/);
+			expect(connections).toContain(`connected\t${RUNNER_NAME}`);
 			expect(documentLoads).toBe(0);
 			await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
@@ -193,10 +255,10 @@ describe.skipIf(!chromiumInstalled)(
 			await page.goto(`${engine.url}/ui/actors/${second}`);
 			await page.locator("#feed-status[data-status=live]").waitFor();
 			const history = page.locator("#history");
-			await expect.poll(() => history.innerText()).toMatch(/stopped\s+Ok/);
-			expect(await history.innerText()).toMatch(/command[\s\S]*start/);
-			expect(await history.innerText()).toContain("running");
-			const kv = await page.locator("#kv").innerText();
+			await expect.poll(() => shown(history)).toMatch(/stopped\s+Ok/);
+			expect(await shown(history)).toMatch(/command[\s\S]*start/);
+			expect(await shown(history)).toContain("running");
+			const kv = await shown(page.locator("#kv"));
 			expect(kv).toContain("greeting");
 			expect(kv).toContain("hello");
 			expect(kv).toMatch(/blob[\s\S]*\/\/4A\s*base64/);

@@ -60,10 +60,15 @@ function kvRow(e) {
 		"</td><td>" + time(e.updateTs) + "</td></tr>";
 }
 
+// Tables are rewritten only when their markup changed: a rewrite under the pointer would swallow a click.
+const rendered = new Map();
 function fill(selector, rows, render, empty) {
 	const target = $(selector);
 	if (!target) return;
-	target.innerHTML = rows.length === 0 ? '<tr class="empty"><td colspan="11">' + empty + "</td></tr>" : rows.map(render).join("");
+	const html = rows.length === 0 ? '<tr class="empty"><td colspan="11">' + empty + "</td></tr>" : rows.map(render).join("");
+	if (rendered.get(selector) === html) return;
+	rendered.set(selector, html);
+	target.innerHTML = html;
 }
 
 function render() {

@@ -36,6 +36,7 @@ export interface RunnerLiveness {
 export const CONNECTION_LOG_CAPACITY = 500;
 export const ACTOR_HISTORY_CAPACITY = 200;
 export const TRACKED_ACTORS_CAPACITY = 2000;
+export const TRACKED_RUNNERS_CAPACITY = 1000;
 
 /**
  * What the engine tells the inspector as it happens: runner sockets, commands, events, pongs, KV writes. Every
@@ -89,7 +90,7 @@ export class EngineObserver {
 			rttMs: Math.max(0, now - Number(pingTs)),
 			lastPongTs: now,
 		});
-		if (this.#liveness.size > TRACKED_ACTORS_CAPACITY) {
+		if (this.#liveness.size > TRACKED_RUNNERS_CAPACITY) {
 			const oldest = this.#liveness.keys().next().value;
 			if (oldest !== undefined) this.#liveness.delete(oldest);
 		}
