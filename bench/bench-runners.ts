@@ -22,7 +22,8 @@ export interface BenchRunner {
 
 export interface RunnerKind {
 	readonly name: RunnerName;
-	create(endpoint: string): BenchRunner;
+	/** `runnerName` defaults to "bench" (a real engine routes actors by runner name: one per runner there). */
+	create(endpoint: string, runnerName?: string): BenchRunner;
 }
 
 export interface RunnerKinds {
@@ -35,12 +36,16 @@ const STOP_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 
 /** The config both runners get (R's shape; ours accepts every field of it). */
-function commonConfig(endpoint: string, onConnected: () => void) {
+function commonConfig(
+	endpoint: string,
+	onConnected: () => void,
+	runnerName = "bench",
+) {
 	return {
 		version: 1,
 		endpoint,
 		namespace: "default",
-		runnerName: "bench",
+		runnerName,
 		totalSlots: 100_000,
 		prepopulateActorNames: {},
 		// R would otherwise install process-wide SIGTERM/SIGINT handlers.
@@ -94,9 +99,9 @@ function connectedSignal(): { promise: Promise<void>; resolve: () => void } {
 
 const referenceKind: RunnerKind = {
 	name: "reference",
-	create(endpoint) {
+	create(endpoint, runnerName) {
 		const connected = connectedSignal();
-		const config = commonConfig(endpoint, connected.resolve);
+		const config = commonConfig(endpoint, connected.resolve, runnerName);
 		const runner = new ReferenceRunner(
 			config as unknown as ConstructorParameters<typeof ReferenceRunner>[0],
 		);
@@ -125,10 +130,10 @@ function ourKind(
 ): RunnerKind {
 	return {
 		name: "ours",
-		create(endpoint) {
+		create(endpoint, runnerName) {
 			const connected = connectedSignal();
 			const runner = new Runner({
-				...commonConfig(endpoint, connected.resolve),
+				...commonConfig(endpoint, connected.resolve, runnerName),
 				// The platform's WebSocket only: signals stay with the benchmark process.
 				platform: { name: "node", WebSocket: NodeWebSocket },
 			});

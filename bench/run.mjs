@@ -51,6 +51,13 @@ await build({
 	outfile: join(outDir, "runner-thread.mjs"),
 });
 
+// The child-process entry that hosts one runner against the real Rivet Engine (bench/real-engine-measure.ts).
+await build({
+	...common,
+	entryPoints: [join(root, "bench", "real-engine-runner.ts")],
+	outfile: join(outDir, "real-engine-runner.mjs"),
+});
+
 const env = { ...process.env };
 const coreEntry = join(root, "src", "core", "index.ts");
 if (!existsSync(coreEntry)) {

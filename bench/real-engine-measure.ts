@@ -1,0 +1,416 @@
+/**
+ * Speed through the real Rivet Engine (issue 10 §4): HTTP and WebSocket traffic through its gateway (guard) and
+ * actor starts through its public API, with the runner in a child process of its own (real-engine-runner.ts) —
+ * the figures a user sees in a deployment. Alongside the rates, the CPU time the engine and the runner process
+ * spend per request (from /proc), which splits a request's end-to-end time between the two.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { WebSocket } from "ws";
+import {
+	type RivetEngine,
+	startRivetEngine,
+} from "../tests/helpers/rivet-engine.ts";
+import type { RunnerName } from "./bench-runners.ts";
+import type { RealEngineRunnerMessage } from "./real-engine-runner.ts";
+
+export interface RealEngineCase {
+	/** Seconds of HTTP traffic per concurrency level. */
+	httpSeconds: number;
+	/** WebSocket messages (64 B, echoed, 64 in flight) per measurement. */
+	webSocketMessages: number;
+	/** Actors created through the API per measurement. */
+	actorStarts: number;
+}
+
+export interface RealEngineHttp {
+	concurrency: number;
+	requests: number;
+	requestsPerSec: number;
+	latenciesMs: Float64Array;
+	/** CPU ms per request spent by the engine process and by the runner's process. */
+	engineCpuMsPerRequest: number | null;
+	runnerCpuMsPerRequest: number | null;
+}
+
+export interface RealEngineFigures {
+	/** One per concurrency level; null where that measurement failed. */
+	http: (RealEngineHttp | null)[];
+	webSocketMessagesPerSec: number | null;
+	actorStartsPerSec: number | null;
+	/** What failed ("http c=64: …"); the other figures still count. */
+	errors: string[];
+}
+
+const BODY = new Uint8Array(1024).fill(120);
+const CONCURRENCIES = [1, 64];
+const CREATE_CONCURRENCY = 2;
+const WS_WINDOW = 64;
+
+/**
+ * How the engine is configured: as installed ("default"), or with what docs/deploy.md advises ("tuned": guard's
+ * `tcp_nodelay`, off by default; see bench/notes.md for what it changes). `gateway-v3` adds the engine's newer
+ * gateway (`features.guard_gateway_v3`, off by default in 2.3.19) for comparison.
+ */
+export type EngineSetup = "default" | "tuned" | "gateway-v3";
+
+export async function startBenchEngine(
+	setup: EngineSetup,
+): Promise<RivetEngine> {
+	// guard's host and port come from the helper's generated config, which a top-level `guard` would replace;
+	// the engine also reads `RIVET__<section>__<key>` from its environment, which the helper passes through.
+	const env = { RIVET__guard__tcp_nodelay: "true" };
+	if (setup === "default") return startRivetEngine();
+	const saved = process.env.RIVET__guard__tcp_nodelay;
+	Object.assign(process.env, env);
+	try {
+		return await startRivetEngine({
+			config:
+				setup === "gateway-v3"
+					? { features: { guard_gateway_v3: { percentage: 100 } } }
+					: undefined,
+		});
+	} finally {
+		if (saved === undefined) delete process.env.RIVET__guard__tcp_nodelay;
+		else process.env.RIVET__guard__tcp_nodelay = saved;
+	}
+}
+
+class RunnerProcess {
+	readonly #child: ChildProcess;
+	readonly #exited: Promise<void>;
+	started = 0;
+	#waiters: (() => void)[] = [];
+	readonly ready: Promise<void>;
+
+	constructor(kind: RunnerName, endpoint: string, runnerName: string) {
+		const entry = fileURLToPath(
+			new URL("./real-engine-runner.mjs", import.meta.url),
+		);
+		this.#child = fork(entry, [kind, endpoint, runnerName], {
+			execArgv: ["--enable-source-maps"],
+			stdio: ["ignore", "inherit", "inherit", "ipc"],
+		});
+		this.#exited = new Promise((resolve) =>
+			this.#child.once("exit", () => resolve()),
+		);
+		this.ready = new Promise((resolve, reject) => {
+			this.#child.on("message", (message: RealEngineRunnerMessage) => {
+				if (message.type === "ready") resolve();
+				else if (message.type === "error") reject(new Error(message.message));
+				else {
+					this.started = message.count;
+					for (const wake of this.#waiters.splice(0)) wake();
+				}
+			});
+			this.#child.once("exit", (code) =>
+				reject(new Error(`the ${kind} runner process exited (${code})`)),
+			);
+		});
+	}
+
+	get pid(): number | undefined {
+		return this.#child.pid;
+	}
+
+	/** Resolves once `count` actors have started in the runner, or rejects after `timeoutMs`. */
+	async waitForStarts(count: number, timeoutMs: number): Promise<void> {
+		const deadline = performance.now() + timeoutMs;
+		while (this.started < count) {
+			const left = deadline - performance.now();
+			if (left <= 0)
+				throw new Error(
+					`${this.started}/${count} actors started within ${timeoutMs} ms`,
+				);
+			await new Promise<void>((resolve) => {
+				const timer = setTimeout(resolve, left);
+				this.#waiters.push(() => {
+					clearTimeout(timer);
+					resolve();
+				});
+			});
+		}
+	}
+
+	async stop(): Promise<void> {
+		if (this.#child.exitCode !== null || this.#child.signalCode !== null)
+			return;
+		this.#child.send({ type: "stop" });
+		const timer = setTimeout(() => this.#child.kill("SIGKILL"), 10_000);
+		await this.#exited;
+		clearTimeout(timer);
+	}
+}
+
+/** utime + stime of a process in ms (Linux /proc; null elsewhere). */
+function cpuMs(pid: number | undefined): number | null {
+	if (pid === undefined) return null;
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+		const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		// utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+		return (Number(fields[11]) + Number(fields[12])) * 10;
+	} catch {
+		return null;
+	}
+}
+
+async function createActor(
+	engine: RivetEngine,
+	runnerName: string,
+): Promise<string> {
+	const response = await fetch(`${engine.url}/actors?namespace=default`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({
+			name: "bench",
+			runner_name_selector: runnerName,
+			crash_policy: "sleep",
+		}),
+	});
+	const text = await response.text();
+	if (!response.ok)
+		throw new Error(`POST /actors: ${response.status} ${text.slice(0, 200)}`);
+	return (JSON.parse(text) as { actor: { actor_id: string } }).actor.actor_id;
+}
+
+/**
+ * The engine creates the runner's config when the runner connects, a moment after the handshake; until then it
+ * refuses actors for that runner name. Polled (no event for it), bounded.
+ */
+async function createFirstActor(
+	engine: RivetEngine,
+	runnerName: string,
+	timeoutMs: number,
+): Promise<string> {
+	const deadline = performance.now() + timeoutMs;
+	for (;;) {
+		try {
+			return await createActor(engine, runnerName);
+		} catch (error) {
+			if (performance.now() > deadline) throw error;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+}
+
+/** POST of 1 KB to the actor's echo through the gateway; resolves with the body length read back. */
+function echo(agent: Agent, url: URL): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const req = httpRequest(
+			url,
+			{
+				method: "POST",
+				agent,
+				headers: { "content-length": BODY.byteLength },
+			},
+			(res) => {
+				let length = 0;
+				res.on("data", (chunk: Buffer) => {
+					length += chunk.byteLength;
+				});
+				res.on("end", () =>
+					res.statusCode === 200
+						? resolve(length)
+						: reject(new Error(`gateway answered ${res.statusCode}`)),
+				);
+				res.on("error", reject);
+			},
+		);
+		req.on("error", reject);
+		req.end(BODY);
+	});
+}
+
+/** The gateway routes once the actor is connectable; polled (the engine offers no event for it), bounded. */
+async function waitUntilRoutable(
+	agent: Agent,
+	url: URL,
+	timeoutMs: number,
+): Promise<void> {
+	const deadline = performance.now() + timeoutMs;
+	for (;;) {
+		try {
+			if ((await echo(agent, url)) === BODY.byteLength) return;
+		} catch (error) {
+			if (performance.now() > deadline) throw error;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+}
+
+async function measureHttpThrough(
+	engine: RivetEngine,
+	runner: RunnerProcess,
+	url: URL,
+	concurrency: number,
+	seconds: number,
+): Promise<RealEngineHttp> {
+	const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+	try {
+		// Open the connections before the clock starts.
+		await Promise.all(
+			Array.from({ length: concurrency }, () => echo(agent, url)),
+		);
+		const latencies: number[] = [];
+		const engineCpu0 = cpuMs(engine.pid);
+		const runnerCpu0 = cpuMs(runner.pid);
+		const start = performance.now();
+		const end = start + seconds * 1000;
+		const worker = async () => {
+			while (performance.now() < end) {
+				const t = performance.now();
+				const length = await echo(agent, url);
+				if (length !== BODY.byteLength)
+					throw new Error(`echo returned ${length} B, sent ${BODY.byteLength}`);
+				latencies.push(performance.now() - t);
+			}
+		};
+		await Promise.all(Array.from({ length: concurrency }, worker));
+		const elapsed = performance.now() - start;
+		const engineCpu1 = cpuMs(engine.pid);
+		const runnerCpu1 = cpuMs(runner.pid);
+		const perRequest = (a: number | null, b: number | null) =>
+			a === null || b === null || latencies.length === 0
+				? null
+				: (b - a) / latencies.length;
+		return {
+			concurrency,
+			requests: latencies.length,
+			requestsPerSec: (latencies.length * 1000) / elapsed,
+			latenciesMs: Float64Array.from(latencies),
+			engineCpuMsPerRequest: perRequest(engineCpu0, engineCpu1),
+			runnerCpuMsPerRequest: perRequest(runnerCpu0, runnerCpu1),
+		};
+	} finally {
+		agent.destroy();
+	}
+}
+
+/**
+ * Echo with a window: `messages` binary messages of 64 B to "/echo", at most WS_WINDOW unanswered at a time,
+ * timed until the last echo. (A one-way burst does not work through this engine: past about 1 000 unanswered
+ * messages on one socket its gateway drops the rest, with either runner.)
+ */
+async function measureWebSocketThrough(
+	engine: RivetEngine,
+	actorId: string,
+	messages: number,
+	timeoutMs: number,
+): Promise<number> {
+	const url = `${engine.url.replace(/^http/, "ws")}/gateway/${actorId}/echo`;
+	const socket = new WebSocket(url, ["rivet"]);
+	try {
+		await new Promise<void>((resolve, reject) => {
+			socket.once("open", () => resolve());
+			socket.once("error", reject);
+		});
+		const payload = new Uint8Array(64);
+		let sent = 0;
+		let received = 0;
+		const start = performance.now();
+		await new Promise<void>((resolve, reject) => {
+			const timer = setTimeout(
+				() =>
+					reject(
+						new Error(`${received}/${messages} echoes within ${timeoutMs} ms`),
+					),
+				timeoutMs,
+			);
+			socket.on("message", () => {
+				if (++received === messages) {
+					clearTimeout(timer);
+					resolve();
+				} else if (sent < messages) {
+					sent++;
+					socket.send(payload);
+				}
+			});
+			socket.once("close", (code) => {
+				clearTimeout(timer);
+				reject(new Error(`the gateway closed the socket (${code})`));
+			});
+			for (; sent < Math.min(WS_WINDOW, messages); sent++) socket.send(payload);
+		});
+		return (messages * 1000) / (performance.now() - start);
+	} finally {
+		socket.terminate();
+	}
+}
+
+/** `count` actors created through the API, CREATE_CONCURRENCY at a time, timed until all started in the runner. */
+async function measureActorStarts(
+	engine: RivetEngine,
+	runner: RunnerProcess,
+	runnerName: string,
+	count: number,
+	timeoutMs: number,
+): Promise<number> {
+	const before = runner.started;
+	const start = performance.now();
+	let next = 0;
+	const creator = async () => {
+		while (next < count) {
+			next++;
+			await createActor(engine, runnerName);
+		}
+	};
+	await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, creator));
+	await runner.waitForStarts(before + count, timeoutMs);
+	return (count * 1000) / (performance.now() - start);
+}
+
+/** Every real-engine figure of one runner kind, on an engine of its own (fresh state, same config). */
+export async function measureRealEngine(
+	kind: RunnerName,
+	c: RealEngineCase,
+	setup: EngineSetup,
+	timeoutMs: number,
+): Promise<RealEngineFigures> {
+	const engine = await startBenchEngine(setup);
+	const runnerName = `bench-${kind}`;
+	const runner = new RunnerProcess(kind, engine.url, runnerName);
+	try {
+		await runner.ready;
+		const actorId = await createFirstActor(engine, runnerName, timeoutMs);
+		await runner.waitForStarts(1, timeoutMs);
+		const url = new URL(`${engine.url}/gateway/${actorId}/echo`);
+		const probe = new Agent({ keepAlive: true });
+		try {
+			await waitUntilRoutable(probe, url, timeoutMs);
+		} finally {
+			probe.destroy();
+		}
+		const errors: string[] = [];
+		const part = async <T>(what: string, run: () => Promise<T>) => {
+			try {
+				return await run();
+			} catch (error) {
+				errors.push(
+					`${what}: ${error instanceof Error ? error.message : String(error)}`,
+				);
+				return null;
+			}
+		};
+		const http: (RealEngineHttp | null)[] = [];
+		for (const concurrency of CONCURRENCIES)
+			http.push(
+				await part(`http c=${concurrency}`, () =>
+					measureHttpThrough(engine, runner, url, concurrency, c.httpSeconds),
+				),
+			);
+		const webSocketMessagesPerSec = await part("websocket", () =>
+			measureWebSocketThrough(engine, actorId, c.webSocketMessages, timeoutMs),
+		);
+		const actorStartsPerSec = await part("actor starts", () =>
+			measureActorStarts(engine, runner, runnerName, c.actorStarts, timeoutMs),
+		);
+		return { http, webSocketMessagesPerSec, actorStartsPerSec, errors };
+	} finally {
+		await runner.stop();
+		await engine.close();
+	}
+}
