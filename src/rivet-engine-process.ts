@@ -7,10 +7,15 @@
  * when asked for, and its absence is a `RivetEngineNotInstalledError` saying what to install.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import {
+	createWriteStream,
+	existsSync,
+	mkdirSync,
+	writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** The engine version edgerunner is verified against (toolchain §11). */
 export const RIVET_ENGINE_CLI_VERSION = "2.3.19";
@@ -35,22 +40,53 @@ export class RivetEngineNotInstalledError extends Error {
 	}
 }
 
-/** The engine binary: `RIVET_ENGINE_BINARY`, else the one `@rivetkit/engine-cli` installed (CommonJS, loaded now). */
+/** Where each platform's binary is published (the only ones on the npm registry for 2.3.19). */
+const PLATFORM_PACKAGES: Record<string, string> = {
+	"linux-x64": "@rivetkit/engine-cli-linux-x64-musl",
+};
+
+/**
+ * The engine binary: `RIVET_ENGINE_BINARY`, else `@rivetkit/engine-cli` (what users install), else the platform
+ * package itself. This project depends on the platform package directly: `@rivetkit/engine-cli` names optional
+ * platform packages that are not on the registry, and a lock file without them fails `npm ci`.
+ */
 export function rivetEngineBinary(): string {
+	const fromEnv = process.env.RIVET_ENGINE_BINARY;
+	if (fromEnv) {
+		if (!existsSync(fromEnv)) {
+			throw new RivetEngineNotInstalledError(
+				`RIVET_ENGINE_BINARY is ${fromEnv}, which does not exist`,
+			);
+		}
+		return fromEnv;
+	}
 	const require = createRequire(import.meta.url);
-	let cli: { getEnginePath(): string };
+	const reasons: string[] = [];
 	try {
-		cli = require("@rivetkit/engine-cli") as typeof cli;
+		const cli = require("@rivetkit/engine-cli") as { getEnginePath(): string };
+		return cli.getEnginePath();
 	} catch (error) {
-		throw new RivetEngineNotInstalledError(
+		reasons.push(
 			`@rivetkit/engine-cli: ${(error as Error).message.split("\n")[0]}`,
 		);
 	}
-	try {
-		return cli.getEnginePath();
-	} catch (error) {
-		throw new RivetEngineNotInstalledError((error as Error).message);
+	const platformPackage =
+		PLATFORM_PACKAGES[`${process.platform}-${process.arch}`];
+	if (platformPackage) {
+		try {
+			const binary = join(
+				dirname(require.resolve(`${platformPackage}/package.json`)),
+				"rivet-engine",
+			);
+			if (existsSync(binary)) return binary;
+			reasons.push(`${platformPackage} has no rivet-engine binary`);
+		} catch (error) {
+			reasons.push(
+				`${platformPackage}: ${(error as Error).message.split("\n")[0]}`,
+			);
+		}
 	}
+	throw new RivetEngineNotInstalledError(reasons.join("; "));
 }
 
 export interface RivetEngineProcessOptions {

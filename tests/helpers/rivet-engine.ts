@@ -5,10 +5,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rivetEngineBinary } from "../../src/rivet-engine-process.js";
+
+export { rivetEngineBinary };
 
 const READY_WITHIN_MS = 30_000;
 const STOP_WITHIN_MS = 10_000;
@@ -37,21 +39,6 @@ export interface RivetEngine {
 	restart(): Promise<void>;
 	/** stop() and remove the state folder. */
 	close(): Promise<void>;
-}
-
-/** The engine binary: `RIVET_ENGINE_BINARY`, else the one `@rivetkit/engine-cli` installed; a clear error if none. */
-export function rivetEngineBinary(): string {
-	const require = createRequire(import.meta.url);
-	try {
-		const cli = require("@rivetkit/engine-cli") as {
-			getEnginePath(): string;
-		};
-		return cli.getEnginePath();
-	} catch (error) {
-		throw new Error(
-			`the Rivet Engine binary is not installed: run \`npm install\` (devDependency @rivetkit/engine-cli) or set RIVET_ENGINE_BINARY (${(error as Error).message})`,
-		);
-	}
 }
 
 /** A port the kernel says is free on 127.0.0.1 now. */
