@@ -1,6 +1,6 @@
 /**
  * The workerd project: the Cloudflare example worker (wrangler.toml) inside @cloudflare/vitest-pool-workers,
- * dialling a dev engine that tests/runtimes/workers/global-setup.ts starts in Node.
+ * dialling a dev engine (and, in some tests, the real Rivet Engine) that tests/runtimes/workers/global-setup.ts starts.
  */
 import { resolve } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
@@ -14,6 +14,10 @@ export default defineConfig({
 			miniflare: {
 				bindings: {
 					EDGERUNNER_ENDPOINT: inject("engineUrl"),
+					// The real Rivet Engine for the tests that point an object at it: its URL, or why it is not running.
+					RIVET_ENGINE_URL: inject("rivetEngineUrl"),
+					RIVET_ENGINE_NOT_INSTALLED: inject("rivetEngineNotInstalled"),
+					RIVET_ENGINE_START_ERROR: inject("rivetEngineStartError"),
 					// Tests fire the heartbeat themselves with runDurableObjectAlarm.
 					EDGERUNNER_HEARTBEAT_MS: "600000",
 					EDGERUNNER_RUNNER_NAME: "counter-workerd",

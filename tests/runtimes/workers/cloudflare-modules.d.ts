@@ -7,6 +7,9 @@ declare module "cloudflare:workers" {
 	export const env: {
 		EDGERUNNER_ENDPOINT: string;
 		EDGERUNNER_RUNNER_NAME: string;
+		RIVET_ENGINE_URL: string;
+		RIVET_ENGINE_NOT_INSTALLED: string;
+		RIVET_ENGINE_START_ERROR: string;
 		RUNNER: {
 			idFromName(name: string): unknown;
 			get(id: unknown): RunnerStub;
