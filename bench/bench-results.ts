@@ -3,7 +3,7 @@
 import type { RunnerName } from "./bench-runners.ts";
 import type { BundleSize } from "./bundle-size.ts";
 import type { SampleSummary } from "./sample-summary.ts";
-import type { ModeName } from "./suite-modes.ts";
+import type { EngineSetup, ModeName } from "./suite-modes.ts";
 
 export interface MachineInfo {
 	cpu: string;
@@ -64,6 +64,43 @@ export interface ReconnectFigure {
 	distribution: [number, number][];
 }
 
+export interface RealEngineHttpFigure {
+	concurrency: number;
+	bodyBytes: number;
+	seconds: number;
+	/** Rates and latencies of the requests answered 200 with the whole echo. */
+	requestsPerSec: SampleSummary;
+	p50Ms: SampleSummary;
+	p99Ms: SampleSummary;
+	/** Requests answered over all rounds, and those that failed, by kind ("504", "timeout", …). */
+	requests: number;
+	failed: number;
+	failures: Record<string, number>;
+	/** CPU ms per request of the engine process and of the runner's process, less their idle CPU. */
+	engineCpuMsPerRequest: SampleSummary;
+	runnerCpuMsPerRequest: SampleSummary;
+}
+
+export interface RealEngineFigure {
+	runner: RunnerName;
+	setup: EngineSetup;
+	http: RealEngineHttpFigure[];
+	webSocketMessages: number;
+	webSocketMessagesPerSec: SampleSummary;
+	actorStarts: number;
+	actorStartsPerSec: SampleSummary;
+}
+
+/** The "engine" scenario: through a real Rivet Engine's gateway and API, runner in a child process. */
+export interface RealEngineResults {
+	/** The engine's `--version` line ("Rivet 2.3.19"). */
+	engine: string;
+	rounds: number;
+	/** Why the scenario did not run (no engine binary, not Linux), or null. */
+	skipped: string | null;
+	figures: RealEngineFigure[];
+}
+
 export interface BenchResults {
 	benchmark: string;
 	date: string;
@@ -87,6 +124,8 @@ export interface BenchResults {
 		reference: BundleSize;
 		targetGzipBytes: number;
 	} | null;
+	/** Absent from results written before the scenario existed. */
+	realEngine?: RealEngineResults | null;
 }
 
 /** a ÷ b of two medians, or null when either is missing. */

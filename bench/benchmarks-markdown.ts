@@ -3,7 +3,14 @@
  * missed, then one table per scenario with the ratios first (ours ÷ reference, ours ÷ floor), the charts, and the
  * hand-written notes of bench/notes.md.
  */
-import { type BenchResults, type HttpFigure, ratio } from "./bench-results.ts";
+import {
+	type BenchResults,
+	type HttpFigure,
+	type RealEngineFigure,
+	type RealEngineHttpFigure,
+	type RealEngineResults,
+	ratio,
+} from "./bench-results.ts";
 import type { RunnerName } from "./bench-runners.ts";
 import type { SampleSummary } from "./sample-summary.ts";
 
@@ -310,6 +317,169 @@ function drainAndReconnectSection(
 	out.push(table(header, rows), "");
 }
 
+const SETUP_LABELS: Record<RealEngineFigure["setup"], string> = {
+	default: "default config",
+	tuned: "`guard.tcp_nodelay`",
+	"gateway-v3": "`tcp_nodelay` + `guard_gateway_v3`",
+};
+
+/** "12 (504: 10, timeout: 2)" of a case's failed requests; "0" when none failed. */
+function failedCell(f: RealEngineHttpFigure | undefined): string {
+	if (!f) return "–";
+	if (f.failed === 0) return "0";
+	const kinds = Object.entries(f.failures)
+		.sort((a, b) => b[1] - a[1])
+		.map(
+			([kind, n]) => `${/^\d+$/.test(kind) ? `HTTP ${kind}` : kind}: ${num(n)}`,
+		)
+		.join(", ");
+	return `**${num(f.failed)}** of ${num(f.requests + f.failed)} (${kinds})`;
+}
+
+/** A share as "12 %", or "–". */
+function percent(value: number | null): string {
+	return value === null || !Number.isFinite(value)
+		? "–"
+		: `${value >= 0.1 ? (value * 100).toFixed(0) : (value * 100).toFixed(1)} %`;
+}
+
+/**
+ * Through the real Rivet Engine: rates first (ours ÷ R), failed requests counted beside them, then where a
+ * request's time goes — the CPU each process spends on it and, at concurrency 1 (one request at a time, so
+ * 1 ÷ req/s is its end-to-end time), the share of that time each process is on a CPU.
+ */
+function realEngineSection(e: RealEngineResults, out: string[]): void {
+	if (e.skipped !== null) {
+		out.push(`Not measured: ${e.skipped}\n`);
+		return;
+	}
+	const setups = [...new Set(e.figures.map((f) => f.setup))];
+	const of = (setup: string, runner: RunnerName) =>
+		e.figures.find((f) => f.setup === setup && f.runner === runner);
+	const rateRows: string[][] = [];
+	const timeRows: string[][] = [];
+	for (const setup of setups) {
+		const ours = of(setup, "ours");
+		const ref = of(setup, "reference");
+		const label = SETUP_LABELS[setup as RealEngineFigure["setup"]] ?? setup;
+		const concurrencies = [
+			...new Set(
+				[...(ours?.http ?? []), ...(ref?.http ?? [])].map((h) => h.concurrency),
+			),
+		];
+		for (const c of concurrencies) {
+			const o = ours?.http.find((h) => h.concurrency === c);
+			const r = ref?.http.find((h) => h.concurrency === c);
+			const pp = (h: RealEngineHttpFigure | undefined) =>
+				h ? `${figure(h.p50Ms)} / ${figure(h.p99Ms)}` : "–";
+			rateRows.push([
+				label,
+				`HTTP c=${c}, ${bytes(o?.bodyBytes ?? r?.bodyBytes ?? 0)}, ${num(o?.seconds ?? r?.seconds, 1)} s`,
+				times(ratio(o?.requestsPerSec.median, r?.requestsPerSec.median)),
+				figure(o?.requestsPerSec),
+				figure(r?.requestsPerSec),
+				`${pp(o)} · ${pp(r)}`,
+				`${failedCell(o)} · ${failedCell(r)}`,
+			]);
+			for (const [name, h] of [
+				["ours", o],
+				["reference", r],
+			] as const) {
+				if (!h) continue;
+				const engineCpu = h.engineCpuMsPerRequest.median;
+				const runnerCpu = h.runnerCpuMsPerRequest.median;
+				const rps = h.requestsPerSec.median;
+				// At c=1 requests run one after another: 1000 ÷ req/s ms is one request's end-to-end time.
+				const endToEndMs = c === 1 && rps ? 1000 / rps : null;
+				timeRows.push([
+					label,
+					`c=${c}`,
+					name,
+					figure(h.engineCpuMsPerRequest),
+					figure(h.runnerCpuMsPerRequest),
+					percent(
+						engineCpu == null ||
+							runnerCpu == null ||
+							engineCpu + runnerCpu === 0
+							? null
+							: runnerCpu / (engineCpu + runnerCpu),
+					),
+					endToEndMs === null ? "–" : num(endToEndMs, endToEndMs < 10 ? 2 : 1),
+					percent(
+						endToEndMs === null || engineCpu == null
+							? null
+							: engineCpu / endToEndMs,
+					),
+					percent(
+						endToEndMs === null || runnerCpu == null
+							? null
+							: runnerCpu / endToEndMs,
+					),
+				]);
+			}
+		}
+		rateRows.push(
+			[
+				label,
+				`WebSocket echo, 64 B × ${num(ours?.webSocketMessages ?? ref?.webSocketMessages)}, 64 in flight (messages/s)`,
+				times(
+					ratio(
+						ours?.webSocketMessagesPerSec.median,
+						ref?.webSocketMessagesPerSec.median,
+					),
+				),
+				figure(ours?.webSocketMessagesPerSec),
+				figure(ref?.webSocketMessagesPerSec),
+				"",
+				"",
+			],
+			[
+				label,
+				`actor starts through the API, ${num(ours?.actorStarts ?? ref?.actorStarts)} at 2 in flight (starts/s)`,
+				times(
+					ratio(ours?.actorStartsPerSec.median, ref?.actorStartsPerSec.median),
+				),
+				figure(ours?.actorStartsPerSec),
+				figure(ref?.actorStartsPerSec),
+				"",
+				"",
+			],
+		);
+	}
+	out.push(
+		`${e.engine} (\`@rivetkit/engine-cli\`), started fresh for every runner, setup and round (${e.rounds} round(s)) on loopback; each runner in a child process of its own, as in a deployment, serving the same echo actor through the engine's gateway (guard). The client, the engine and the runner share the machine's cores. Rates count requests answered 200 with the whole body; failed requests (an HTTP error from the gateway, or no answer within 15 s) are counted in their own column, never dropped.\n`,
+		table(
+			[
+				"engine config",
+				"workload",
+				"ours ÷ reference",
+				"ours",
+				"reference",
+				"p50 / p99 ms, ours · reference",
+				"failed, ours · reference",
+			],
+			rateRows,
+		),
+		"",
+		"**Where a request's time goes.** CPU ms per request of the engine's process and of the runner's process (read from `/proc` around the load, less each one's idle CPU over the same time). At c=1 one request runs at a time, so 1000 ÷ req/s is a request's end-to-end time, and CPU ÷ that time is the share of it each process spent on a CPU; the rest is waiting (scheduling on a shared machine, the engine's database I/O, the client).\n",
+		table(
+			[
+				"engine config",
+				"load",
+				"runner",
+				"engine CPU ms / request",
+				"runner CPU ms / request",
+				"runner's share of the CPU",
+				"end-to-end ms (c=1)",
+				"engine's share of it",
+				"runner's share of it",
+			],
+			timeRows,
+		),
+		"",
+	);
+}
+
 export function renderBenchmarksMarkdown(
 	r: BenchResults,
 	chartDir: string,
@@ -355,6 +525,10 @@ export function renderBenchmarksMarkdown(
 				chart("chart-reconnect-latency.svg", "reconnect latency distribution"),
 			);
 	}
+	if (r.realEngine) {
+		sections.push("## Through the real Rivet Engine\n");
+		realEngineSection(r.realEngine, sections);
+	}
 	if (r.bundle) {
 		const { ours, reference, targetGzipBytes } = r.bundle;
 		sections.push(
@@ -392,9 +566,9 @@ export function renderBenchmarksMarkdown(
 	out.push(
 		"# Benchmarks\n",
 		"<!-- Generated by `npm run bench` (bench/suite.ts). Do not edit by hand: edit bench/notes.md or the generator. -->\n",
-		`edgerunner ("ours", \`src/core\`) against the reference runner \`@rivetkit/engine-runner\` 2.2.1 ("reference") and a floor (a minimal client that only decodes and answers, bench/floor-runner.ts), on a scripted engine built on the official codec over loopback, in one process. Runners alternate (ours, reference, floor) within every round; ${r.rounds} round(s) after a warm-up; figures are median (min–max) over rounds. Ratios > 1× mean ours is faster for rates, slower for latencies. Method: [docs/benchmarks.md](docs/benchmarks.md).\n`,
+		`edgerunner ("ours", \`src/core\`) against the reference runner \`@rivetkit/engine-runner\` 2.2.1 ("reference") and a floor (a minimal client that only decodes and answers, bench/floor-runner.ts), on a scripted engine built on the official codec over loopback, in one process (except "Through the real Rivet Engine": ours and the reference there, each in its own process, behind a real engine). Runners alternate (ours, reference, floor) within every round; ${r.rounds} round(s) after a warm-up; figures are median (min–max) over rounds. Ratios > 1× mean ours is faster for rates, slower for latencies. Method: [docs/benchmarks.md](docs/benchmarks.md).\n`,
 		"## Rerun\n",
-		"```sh\nnpm run bench              # full: writes bench/results.json, BENCHMARKS.md, bench/chart-*.svg\nnpm run bench:quick        # < 2 min, writes to the OS temp dir\nnpm run bench:quick -- --smoke   # a handful of iterations (CI)\nnpm run bench:lifecycle    # or bench:tunnel: a subset, to the OS temp dir\n```\n",
+		"```sh\nnpm run bench              # full: writes bench/results.json, BENCHMARKS.md, bench/chart-*.svg\nnpm run bench:quick        # < 2 min, writes to the OS temp dir\nnpm run bench:quick -- --smoke   # a handful of iterations (CI)\nnpm run bench:lifecycle    # or bench:tunnel: a subset, to the OS temp dir\nnode bench/run.mjs suite --only engine   # through the real Rivet Engine only, to the OS temp dir\n```\n",
 		`Measured ${r.date} (${r.mode} mode, ${r.durationSec} s), commit ${r.commit ?? "?"}, Node ${r.node}, ${m.cores}× ${m.cpu}, ${m.memoryGiB} GiB. The machine is shared: load average ${m.loadAverageStart.map((x) => x.toFixed(2)).join(" / ")} at the start, ${m.loadAverageEnd.map((x) => x.toFixed(2)).join(" / ")} at the end (1 / 5 / 15 min).\n`,
 	);
 	if (r.skipped.length > 0)

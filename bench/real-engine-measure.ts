@@ -14,24 +14,24 @@ import {
 	type RivetEngine,
 	startRivetEngine,
 } from "../tests/helpers/rivet-engine.ts";
-import type { RunnerName } from "./bench-runners.ts";
+import { type RunnerName, withTimeout } from "./bench-runners.ts";
 import type { RealEngineRunnerMessage } from "./real-engine-runner.ts";
+import type { EngineSetup, RealEngineCase } from "./suite-modes.ts";
 
-export interface RealEngineCase {
-	/** Seconds of HTTP traffic per concurrency level. */
-	httpSeconds: number;
-	/** WebSocket messages (64 B, echoed, 64 in flight) per measurement. */
-	webSocketMessages: number;
-	/** Actors created through the API per measurement. */
-	actorStarts: number;
-}
+export type { EngineSetup, RealEngineCase };
 
 export interface RealEngineHttp {
 	concurrency: number;
+	/** Requests answered 200 with the whole echo; rates and latencies count these only. */
 	requests: number;
 	requestsPerSec: number;
 	latenciesMs: Float64Array;
-	/** CPU ms per request spent by the engine process and by the runner's process. */
+	/** Requests that failed, by kind ("504", "timeout", "ECONNRESET", "short body"): counted, never dropped. */
+	failures: Record<string, number>;
+	/**
+	 * CPU ms per request (answered or failed) spent by the engine process and by the runner's process, less what
+	 * each spent at idle over the same time (measured just before the load).
+	 */
 	engineCpuMsPerRequest: number | null;
 	runnerCpuMsPerRequest: number | null;
 }
@@ -45,33 +45,46 @@ export interface RealEngineFigures {
 	errors: string[];
 }
 
-const BODY = new Uint8Array(1024).fill(120);
-const CONCURRENCIES = [1, 64];
+export const REAL_ENGINE_BODY_BYTES = 1024;
+const BODY = new Uint8Array(REAL_ENGINE_BODY_BYTES).fill(120);
+export const REAL_ENGINE_CONCURRENCIES = [1, 64];
+/** A request unanswered this long counts as a "timeout" failure (the gateway's own limit is longer). */
+const REQUEST_TIMEOUT_MS = 15_000;
+/** Idle time over which each process's background CPU rate is measured, subtracted from the per-request figures. */
+const IDLE_BASELINE_MS = 1000;
+/**
+ * Guard otherwise waits up to 10 min on SIGTERM for open client connections; a benchmark's engine should stop in
+ * seconds (the same bounds as src/rivet-engine-process.ts).
+ */
+const SHUTDOWN_DURATIONS_S = {
+	guard_shutdown_duration: 2,
+	worker_shutdown_duration: 5,
+	force_shutdown_duration: 6,
+};
 const CREATE_CONCURRENCY = 2;
 const WS_WINDOW = 64;
 
 /**
- * How the engine is configured: as installed ("default"), or with what docs/deploy.md advises ("tuned": guard's
- * `tcp_nodelay`, off by default; see bench/notes.md for what it changes). `gateway-v3` adds the engine's newer
- * gateway (`features.guard_gateway_v3`, off by default in 2.3.19) for comparison.
+ * The engine as installed ("default"), or with what docs/deploy.md advises ("tuned": guard's `tcp_nodelay`, off
+ * by default). `gateway-v3` adds the engine's newer gateway (`features.guard_gateway_v3`, off by default in
+ * 2.3.19) for comparison.
  */
-export type EngineSetup = "default" | "tuned" | "gateway-v3";
-
 export async function startBenchEngine(
 	setup: EngineSetup,
 ): Promise<RivetEngine> {
 	// guard's host and port come from the helper's generated config, which a top-level `guard` would replace;
 	// the engine also reads `RIVET__<section>__<key>` from its environment, which the helper passes through.
 	const env = { RIVET__guard__tcp_nodelay: "true" };
-	if (setup === "default") return startRivetEngine();
+	const runtime = { runtime: SHUTDOWN_DURATIONS_S };
+	if (setup === "default") return startRivetEngine({ config: runtime });
 	const saved = process.env.RIVET__guard__tcp_nodelay;
 	Object.assign(process.env, env);
 	try {
 		return await startRivetEngine({
 			config:
 				setup === "gateway-v3"
-					? { features: { guard_gateway_v3: { percentage: 100 } } }
-					: undefined,
+					? { ...runtime, features: { guard_gateway_v3: { percentage: 100 } } }
+					: runtime,
 		});
 	} finally {
 		if (saved === undefined) delete process.env.RIVET__guard__tcp_nodelay;
@@ -158,12 +171,16 @@ function cpuMs(pid: number | undefined): number | null {
 	}
 }
 
+/** A create through the API is bounded: the engine can leave one unanswered under load. */
+const CREATE_TIMEOUT_MS = 30_000;
+
 async function createActor(
 	engine: RivetEngine,
 	runnerName: string,
 ): Promise<string> {
 	const response = await fetch(`${engine.url}/actors?namespace=default`, {
 		method: "POST",
+		signal: AbortSignal.timeout(CREATE_TIMEOUT_MS),
 		headers: { "content-type": "application/json" },
 		body: JSON.stringify({
 			name: "bench",
@@ -178,9 +195,41 @@ async function createActor(
 }
 
 /**
- * The engine creates the runner's config when the runner connects, a moment after the handshake; until then it
- * refuses actors for that runner name. Polled (no event for it), bounded.
+ * A "normal" runner config for the runner's name, declared up front: the engine creates one when a runner
+ * connects, but not always before the first create arrives (R's connect was refused actors for 20 s and more).
+ * Right after a start the engine answers this with "namespace not found" or a 500 until its default namespace
+ * exists; polled (no event for it), bounded.
  */
+async function declareRunnerConfig(
+	engine: RivetEngine,
+	runnerName: string,
+	timeoutMs: number,
+): Promise<void> {
+	const deadline = performance.now() + timeoutMs;
+	for (;;) {
+		let failure: string;
+		try {
+			const response = await fetch(
+				`${engine.url}/runner-configs/${runnerName}?namespace=default`,
+				{
+					method: "PUT",
+					signal: AbortSignal.timeout(CREATE_TIMEOUT_MS),
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+				},
+			);
+			if (response.ok) return;
+			failure = `${response.status} ${(await response.text()).slice(0, 200)}`;
+		} catch (error) {
+			failure = String(error);
+		}
+		if (performance.now() > deadline)
+			throw new Error(`PUT /runner-configs/${runnerName}: ${failure}`);
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+}
+
+/** Until the runner is connected and its config known, the engine may refuse actors. Polled, bounded. */
 async function createFirstActor(
 	engine: RivetEngine,
 	runnerName: string,
@@ -197,9 +246,20 @@ async function createFirstActor(
 	}
 }
 
-/** POST of 1 KB to the actor's echo through the gateway; resolves with the body length read back. */
-function echo(agent: Agent, url: URL): Promise<number> {
-	return new Promise((resolve, reject) => {
+/** How one request ended: the body length read back from a 200, or why it failed. */
+type EchoOutcome =
+	| { ok: true; length: number }
+	| { ok: false; failure: string };
+
+/** POST of 1 KB to the actor's echo through the gateway, bounded by REQUEST_TIMEOUT_MS. Never rejects. */
+function echo(agent: Agent, url: URL): Promise<EchoOutcome> {
+	return new Promise((resolve) => {
+		let settled = false;
+		const settle = (outcome: EchoOutcome) => {
+			if (settled) return;
+			settled = true;
+			resolve(outcome);
+		};
 		const req = httpRequest(
 			url,
 			{
@@ -213,14 +273,24 @@ function echo(agent: Agent, url: URL): Promise<number> {
 					length += chunk.byteLength;
 				});
 				res.on("end", () =>
-					res.statusCode === 200
-						? resolve(length)
-						: reject(new Error(`gateway answered ${res.statusCode}`)),
+					settle(
+						res.statusCode === 200
+							? { ok: true, length }
+							: { ok: false, failure: String(res.statusCode) },
+					),
 				);
-				res.on("error", reject);
+				res.on("error", (error: NodeJS.ErrnoException) =>
+					settle({ ok: false, failure: error.code ?? error.message }),
+				);
 			},
 		);
-		req.on("error", reject);
+		req.setTimeout(REQUEST_TIMEOUT_MS, () => {
+			settle({ ok: false, failure: "timeout" });
+			req.destroy();
+		});
+		req.on("error", (error: NodeJS.ErrnoException) =>
+			settle({ ok: false, failure: error.code ?? error.message }),
+		);
 		req.end(BODY);
 	});
 }
@@ -233,13 +303,63 @@ async function waitUntilRoutable(
 ): Promise<void> {
 	const deadline = performance.now() + timeoutMs;
 	for (;;) {
-		try {
-			if ((await echo(agent, url)) === BODY.byteLength) return;
-		} catch (error) {
-			if (performance.now() > deadline) throw error;
-		}
+		const outcome = await echo(agent, url);
+		if (outcome.ok && outcome.length === BODY.byteLength) return;
+		if (performance.now() > deadline)
+			throw new Error(
+				`the gateway did not route to the actor within ${timeoutMs} ms (last: ${outcome.ok ? `${outcome.length} B` : outcome.failure})`,
+			);
 		await new Promise((resolve) => setTimeout(resolve, 50));
 	}
+}
+
+/** CPU ms per second each process spends with no load (timers, pings, the engine's own workflows). */
+async function idleCpuRates(
+	pids: (number | undefined)[],
+): Promise<(number | null)[]> {
+	const before = pids.map(cpuMs);
+	const start = performance.now();
+	await new Promise((resolve) => setTimeout(resolve, IDLE_BASELINE_MS));
+	const seconds = (performance.now() - start) / 1000;
+	return pids.map((pid, i) => {
+		const a = before[i];
+		const b = cpuMs(pid);
+		return a == null || b === null ? null : Math.max(0, (b - a) / seconds);
+	});
+}
+
+/** A discarded stretch of load before each measured one: a tenth of it, at most 1 s. */
+function warmUpSeconds(seconds: number): number {
+	return Math.min(1, seconds / 10);
+}
+
+/**
+ * `concurrency` requests in flight, each answered or failed before the next, for `seconds`; each outcome goes to
+ * `record` with its latency and its failure kind (null: answered 200 with the whole echo).
+ */
+async function loadFor(
+	agent: Agent,
+	url: URL,
+	concurrency: number,
+	seconds: number,
+	record: (ms: number, failure: string | null) => void,
+): Promise<void> {
+	const end = performance.now() + seconds * 1000;
+	const worker = async () => {
+		while (performance.now() < end) {
+			const t = performance.now();
+			const outcome = await echo(agent, url);
+			record(
+				performance.now() - t,
+				!outcome.ok
+					? outcome.failure
+					: outcome.length !== BODY.byteLength
+						? "short body"
+						: null,
+			);
+		}
+	};
+	await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 async function measureHttpThrough(
@@ -251,39 +371,48 @@ async function measureHttpThrough(
 ): Promise<RealEngineHttp> {
 	const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 	try {
-		// Open the connections before the clock starts.
+		// Open the connections, and warm the engine's route, the runner and this client, before the clock starts.
 		await Promise.all(
 			Array.from({ length: concurrency }, () => echo(agent, url)),
 		);
+		await loadFor(agent, url, concurrency, warmUpSeconds(seconds), () => {});
+		const [engineIdle, runnerIdle] = await idleCpuRates([
+			engine.pid,
+			runner.pid,
+		]);
 		const latencies: number[] = [];
+		const failures: Record<string, number> = {};
+		let failed = 0;
 		const engineCpu0 = cpuMs(engine.pid);
 		const runnerCpu0 = cpuMs(runner.pid);
 		const start = performance.now();
-		const end = start + seconds * 1000;
-		const worker = async () => {
-			while (performance.now() < end) {
-				const t = performance.now();
-				const length = await echo(agent, url);
-				if (length !== BODY.byteLength)
-					throw new Error(`echo returned ${length} B, sent ${BODY.byteLength}`);
-				latencies.push(performance.now() - t);
+		await loadFor(agent, url, concurrency, seconds, (ms, failure) => {
+			if (failure === null) latencies.push(ms);
+			else {
+				failed++;
+				failures[failure] = (failures[failure] ?? 0) + 1;
 			}
-		};
-		await Promise.all(Array.from({ length: concurrency }, worker));
+		});
 		const elapsed = performance.now() - start;
 		const engineCpu1 = cpuMs(engine.pid);
 		const runnerCpu1 = cpuMs(runner.pid);
-		const perRequest = (a: number | null, b: number | null) =>
-			a === null || b === null || latencies.length === 0
+		const attempts = latencies.length + failed;
+		const perRequest = (
+			a: number | null,
+			b: number | null,
+			idlePerSec: number | null | undefined,
+		) =>
+			a === null || b === null || attempts === 0
 				? null
-				: (b - a) / latencies.length;
+				: Math.max(0, b - a - ((idlePerSec ?? 0) * elapsed) / 1000) / attempts;
 		return {
 			concurrency,
 			requests: latencies.length,
 			requestsPerSec: (latencies.length * 1000) / elapsed,
 			latenciesMs: Float64Array.from(latencies),
-			engineCpuMsPerRequest: perRequest(engineCpu0, engineCpu1),
-			runnerCpuMsPerRequest: perRequest(runnerCpu0, runnerCpu1),
+			failures,
+			engineCpuMsPerRequest: perRequest(engineCpu0, engineCpu1, engineIdle),
+			runnerCpuMsPerRequest: perRequest(runnerCpu0, runnerCpu1, runnerIdle),
 		};
 	} finally {
 		agent.destroy();
@@ -372,9 +501,15 @@ export async function measureRealEngine(
 ): Promise<RealEngineFigures> {
 	const engine = await startBenchEngine(setup);
 	const runnerName = `bench-${kind}`;
+	try {
+		await declareRunnerConfig(engine, runnerName, timeoutMs);
+	} catch (error) {
+		await engine.close();
+		throw error;
+	}
 	const runner = new RunnerProcess(kind, engine.url, runnerName);
 	try {
-		await runner.ready;
+		await withTimeout(runner.ready, timeoutMs, `the ${kind} runner's connect`);
 		const actorId = await createFirstActor(engine, runnerName, timeoutMs);
 		await runner.waitForStarts(1, timeoutMs);
 		const url = new URL(`${engine.url}/gateway/${actorId}/echo`);
@@ -396,7 +531,7 @@ export async function measureRealEngine(
 			}
 		};
 		const http: (RealEngineHttp | null)[] = [];
-		for (const concurrency of CONCURRENCIES)
+		for (const concurrency of REAL_ENGINE_CONCURRENCIES)
 			http.push(
 				await part(`http c=${concurrency}`, () =>
 					measureHttpThrough(engine, runner, url, concurrency, c.httpSeconds),

@@ -1,6 +1,6 @@
 /**
- * What `npm run bench` measures in each mode: full (the published figures), quick (< 2 min, a sanity run) and
- * smoke (a handful of iterations, < 20 s, what CI runs to prove the scripts still work).
+ * What `npm run bench` measures in each mode: full (the published figures), quick (a sanity run) and smoke (a
+ * handful of iterations, what CI runs to prove the scripts still work).
  */
 
 export type ModeName = "full" | "quick" | "smoke";
@@ -13,6 +13,7 @@ export const SCENARIOS = [
 	"drain",
 	"reconnect",
 	"bundle",
+	"engine",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -28,6 +29,27 @@ export interface WebSocketCase {
 	messages: number;
 }
 
+/**
+ * The real Rivet Engine's configuration in the "engine" scenario: as installed ("default"), or with what
+ * docs/deploy.md advises ("tuned": guard's `tcp_nodelay`). `gateway-v3` (the engine's newer gateway,
+ * `features.guard_gateway_v3`) can be measured on its own with `--engine-setups gateway-v3`.
+ */
+export const ENGINE_SETUPS = ["default", "tuned", "gateway-v3"] as const;
+export type EngineSetup = (typeof ENGINE_SETUPS)[number];
+
+/** The "engine" scenario: ours and R, each in a child process, through a real engine's gateway. */
+export interface RealEngineCase {
+	setups: EngineSetup[];
+	/** Rounds of this scenario (each a fresh engine per runner and setup): at most the suite's rounds. */
+	rounds: number;
+	/** Seconds of HTTP traffic per concurrency level (1 and 64, 1 KB). */
+	httpSeconds: number;
+	/** WebSocket messages (64 B, echoed, 64 in flight) per measurement. */
+	webSocketMessages: number;
+	/** Actors created through the API per measurement. */
+	actorStarts: number;
+}
+
 export interface Mode {
 	name: ModeName;
 	rounds: number;
@@ -40,6 +62,7 @@ export interface Mode {
 	drainActors: number;
 	/** Reconnects per runner per round. */
 	reconnects: number;
+	engine: RealEngineCase;
 	/** Cap on one measurement, ms (a slower one is reported as a timeout). */
 	timeoutMs: number;
 }
@@ -72,6 +95,13 @@ export const MODES: Record<ModeName, Mode> = {
 		websocket: webSocketCases(20_000, 1000),
 		drainActors: 1000,
 		reconnects: 3,
+		engine: {
+			setups: ["default", "tuned"],
+			rounds: 2,
+			httpSeconds: 5,
+			webSocketMessages: 2000,
+			actorStarts: 20,
+		},
 		timeoutMs: 120_000,
 	},
 	quick: {
@@ -84,6 +114,13 @@ export const MODES: Record<ModeName, Mode> = {
 		websocket: webSocketCases(5000, 200),
 		drainActors: 1000,
 		reconnects: 1,
+		engine: {
+			setups: ["default", "tuned"],
+			rounds: 1,
+			httpSeconds: 3,
+			webSocketMessages: 1000,
+			actorStarts: 10,
+		},
 		timeoutMs: 60_000,
 	},
 	smoke: {
@@ -96,6 +133,13 @@ export const MODES: Record<ModeName, Mode> = {
 		websocket: webSocketCases(50, 5),
 		drainActors: 10,
 		reconnects: 1,
+		engine: {
+			setups: ["default"],
+			rounds: 1,
+			httpSeconds: 0.5,
+			webSocketMessages: 100,
+			actorStarts: 2,
+		},
 		timeoutMs: 20_000,
 	},
 };
@@ -126,6 +170,19 @@ export function parseSuiteArgs(argv: string[]): SuiteArgs {
 			...mode,
 			http: mode.http.filter((c) => c.bodyBytes === Number(httpBytes)),
 		};
+	const setupsArg = value("--engine-setups");
+	if (setupsArg !== undefined) {
+		const setups = setupsArg.split(",");
+		for (const setup of setups)
+			if (!(ENGINE_SETUPS as readonly string[]).includes(setup))
+				throw new Error(
+					`--engine-setups: unknown setup "${setup}" (known: ${ENGINE_SETUPS.join(", ")})`,
+				);
+		mode = {
+			...mode,
+			engine: { ...mode.engine, setups: setups as EngineSetup[] },
+		};
+	}
 	const onlyArg = value("--only");
 	const only = new Set<ScenarioName>();
 	for (const name of onlyArg?.split(",") ?? SCENARIOS) {

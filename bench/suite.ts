@@ -3,24 +3,31 @@
  * round (A B C A B C …). Writes bench/results.json, BENCHMARKS.md and bench/chart-*.svg (full mode, all
  * scenarios) or the same files into the OS temp dir (quick, smoke, --only, or --out-dir <dir>).
  *
- *   node bench/run.mjs suite [--quick | --smoke] [--only lifecycle,heap,http,websocket,drain,reconnect,bundle]
+ *   node bench/run.mjs suite [--quick | --smoke] [--only lifecycle,heap,http,websocket,drain,reconnect,bundle,engine]
+ *     [--runners ours,reference,floor] [--engine-setups default,tuned,gateway-v3] [--out-dir DIR]
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { rivetEngineBinary } from "../src/rivet-engine-process.ts";
 import { renderCharts } from "./bench-charts.ts";
-import type { BenchResults } from "./bench-results.ts";
+import type { BenchResults, RealEngineResults } from "./bench-results.ts";
 import { loadRunnerKinds, type RunnerKind } from "./bench-runners.ts";
 import { renderBenchmarksMarkdown } from "./benchmarks-markdown.ts";
 import { measureBundleSizes } from "./bundle-size.ts";
 import { measureDrain } from "./drain-measure.ts";
 import { distribution, latencyPercentiles } from "./latency-percentiles.ts";
 import { measureHeapPerActor, measureLifecycle } from "./lifecycle-measure.ts";
+import {
+	measureRealEngine,
+	REAL_ENGINE_BODY_BYTES,
+	REAL_ENGINE_CONCURRENCIES,
+} from "./real-engine-measure.ts";
 import { measureReconnects } from "./reconnect-measure.ts";
 import { summarize } from "./sample-summary.ts";
-import { MODES, type Mode, parseSuiteArgs } from "./suite-modes.ts";
+import { MODES, type Mode, parseSuiteArgs, SCENARIOS } from "./suite-modes.ts";
 import { threadedKinds } from "./threaded-runners.ts";
 import { measureHttp } from "./tunnel-http-measure.ts";
 import { measureWebSocket } from "./tunnel-websocket-measure.ts";
@@ -31,6 +38,7 @@ const root = process.cwd();
 class Samples {
 	readonly #values = new Map<string, (number | null)[]>();
 	readonly latencies = new Map<string, number[]>();
+	readonly failures = new Map<string, Record<string, number>>();
 	readonly errors: string[] = [];
 
 	push(key: string, value: number | null): void {
@@ -41,6 +49,21 @@ class Samples {
 
 	summary(key: string) {
 		return summarize(this.#values.get(key) ?? []);
+	}
+
+	/** The sum of a key's samples (counts over rounds). */
+	total(key: string): number {
+		return (this.#values.get(key) ?? []).reduce<number>(
+			(sum, v) => sum + (v ?? 0),
+			0,
+		);
+	}
+
+	addFailures(key: string, failures: Record<string, number>): void {
+		const all = this.failures.get(key) ?? {};
+		for (const [kind, count] of Object.entries(failures))
+			all[kind] = (all[kind] ?? 0) + count;
+		this.failures.set(key, all);
 	}
 
 	addLatencies(key: string, values: ArrayLike<number>): void {
@@ -83,6 +106,7 @@ async function runRound(
 	runners: RoundRunners,
 	s: Samples,
 	label: string,
+	round = 1,
 ): Promise<void> {
 	const t = mode.timeoutMs;
 	const kinds = runners.inProcess;
@@ -162,6 +186,67 @@ async function runRound(
 				`  ${label} reconnect ${kind.name}: ${(r ?? []).map((ms) => fmt(ms, "ms")).join(", ") || "failed"}`,
 			);
 		}
+	if (only.has("engine") && round <= mode.engine.rounds) {
+		// The order flips every round, so that neither runner always runs on a machine just left by the other.
+		const engineKinds = realEngineKinds(kinds);
+		if (round % 2 === 0) engineKinds.reverse();
+		await runEngineRound(mode, engineKinds, s, label);
+	}
+}
+
+/** The runners the engine scenario compares: ours and R (the floor speaks too little of the protocol for it). */
+function realEngineKinds(kinds: RunnerKind[]): RunnerKind[] {
+	return kinds.filter((k) => k.name !== "floor");
+}
+
+/** One engine per runner and setup (fresh state, the same config), runners alternating within each setup. */
+async function runEngineRound(
+	mode: Mode,
+	kinds: RunnerKind[],
+	s: Samples,
+	label: string,
+): Promise<void> {
+	const e = mode.engine;
+	for (const setup of e.setups)
+		for (const kind of kinds) {
+			const key = `engine:${setup}:${kind.name}`;
+			const what = `engine ${setup} ${kind.name}`;
+			const r = await attempt(s, what, () =>
+				measureRealEngine(kind.name, e, setup, mode.timeoutMs),
+			);
+			for (const error of r?.errors ?? []) {
+				s.errors.push(`${what}: ${error}`);
+				console.log(`  ! ${what}: ${error}`);
+			}
+			const http = REAL_ENGINE_CONCURRENCIES.map((concurrency, i) => {
+				const h = r?.http[i] ?? null;
+				const k = `${key}:http:${concurrency}`;
+				const p =
+					h && h.requests > 0 ? latencyPercentiles(h.latenciesMs) : null;
+				const failed = h
+					? Object.values(h.failures).reduce((a, b) => a + b, 0)
+					: 0;
+				s.push(`${k}:rps`, h?.requestsPerSec ?? null);
+				s.push(`${k}:p50`, p?.p50 ?? null);
+				s.push(`${k}:p99`, p?.p99 ?? null);
+				s.push(`${k}:requests`, h?.requests ?? null);
+				s.push(`${k}:failed`, h ? failed : null);
+				s.push(`${k}:engineCpu`, h?.engineCpuMsPerRequest ?? null);
+				s.push(`${k}:runnerCpu`, h?.runnerCpuMsPerRequest ?? null);
+				if (h) s.addFailures(k, h.failures);
+				const failures = h
+					? Object.entries(h.failures)
+							.map(([kind, n]) => `${n}× ${kind}`)
+							.join(", ")
+					: "";
+				return `c=${concurrency} ${fmt(h?.requestsPerSec, "req/s")} p50 ${fmt(p?.p50, "ms")} p99 ${fmt(p?.p99, "ms")}${failures ? ` (failed: ${failures})` : ""}, CPU/req engine ${fmt(h?.engineCpuMsPerRequest, "ms")} runner ${fmt(h?.runnerCpuMsPerRequest, "ms")}`;
+			});
+			s.push(`${key}:ws`, r?.webSocketMessagesPerSec ?? null);
+			s.push(`${key}:starts`, r?.actorStartsPerSec ?? null);
+			console.log(
+				`  ${label} ${what}: ${http.join("; ")}; websocket ${fmt(r?.webSocketMessagesPerSec, "msg/s")}; ${fmt(r?.actorStartsPerSec, "starts/s")}`,
+			);
+		}
 }
 
 /** A short pass over the code paths (JIT warm-up) whose figures are thrown away. */
@@ -187,10 +272,79 @@ async function warmUp(
 		drainActors: 100,
 		reconnects: 1,
 	};
+	// Each engine measurement starts fresh processes: there is nothing to warm in this one.
 	const subset = new Set(
-		[...only].filter((n) => n !== "reconnect" && n !== "heap"),
+		[...only].filter(
+			(n) => n !== "reconnect" && n !== "heap" && n !== "engine",
+		),
 	);
 	await runRound(small, subset, runners, scratch, "warm");
+}
+
+/** The engine binary's version line, or why the engine scenario cannot run here. */
+function realEngineVersion(): string {
+	return (
+		execFileSync(rivetEngineBinary(), ["--version"], {
+			encoding: "utf8",
+			timeout: 10_000,
+		})
+			.split("\n")[0]
+			?.trim() ?? "?"
+	);
+}
+
+function realEngineUnavailable(): { reason: string; version: string } | null {
+	try {
+		realEngineVersion();
+		return null;
+	} catch (error) {
+		return {
+			reason: String(error instanceof Error ? error.message : error),
+			version: "?",
+		};
+	}
+}
+
+function collectRealEngine(
+	mode: Mode,
+	kinds: RunnerKind[],
+	s: Samples,
+): RealEngineResults {
+	const e = mode.engine;
+	return {
+		engine: realEngineVersion(),
+		rounds: Math.min(e.rounds, mode.rounds),
+		skipped: null,
+		figures: e.setups.flatMap((setup) =>
+			kinds.map((kind) => {
+				const key = `engine:${setup}:${kind.name}`;
+				return {
+					runner: kind.name,
+					setup,
+					http: REAL_ENGINE_CONCURRENCIES.map((concurrency) => {
+						const k = `${key}:http:${concurrency}`;
+						return {
+							concurrency,
+							bodyBytes: REAL_ENGINE_BODY_BYTES,
+							seconds: e.httpSeconds,
+							requestsPerSec: s.summary(`${k}:rps`),
+							p50Ms: s.summary(`${k}:p50`),
+							p99Ms: s.summary(`${k}:p99`),
+							requests: s.total(`${k}:requests`),
+							failed: s.total(`${k}:failed`),
+							failures: s.failures.get(k) ?? {},
+							engineCpuMsPerRequest: s.summary(`${k}:engineCpu`),
+							runnerCpuMsPerRequest: s.summary(`${k}:runnerCpu`),
+						};
+					}),
+					webSocketMessages: e.webSocketMessages,
+					webSocketMessagesPerSec: s.summary(`${key}:ws`),
+					actorStarts: e.actorStarts,
+					actorStartsPerSec: s.summary(`${key}:starts`),
+				};
+			}),
+		),
+	};
 }
 
 function gitCommit(): string | null {
@@ -290,7 +444,22 @@ async function main(): Promise<void> {
 		renderOnly(argv[renderIndex + 1] ?? join(root, "bench", "results.json"));
 		return;
 	}
-	const { mode, only, outDir, runners } = parseSuiteArgs(argv);
+	const parsed = parseSuiteArgs(argv);
+	const { only, outDir, runners } = parsed;
+	// The engine scenario alone needs only its own rounds, and no warm-up (it starts fresh processes).
+	const engineOnly = only.size === 1 && only.has("engine");
+	const mode: Mode = engineOnly
+		? {
+				...parsed.mode,
+				rounds: Math.min(parsed.mode.rounds, parsed.mode.engine.rounds),
+				warmup: false,
+			}
+		: parsed.mode;
+	const engineSkip = only.has("engine") ? realEngineUnavailable() : null;
+	if (engineSkip !== null) {
+		only.delete("engine");
+		console.log(`skipping scenario "engine": ${engineSkip.reason}`);
+	}
 	const started = performance.now();
 	const loadAverageStart = loadavg();
 	const loaded = await loadRunnerKinds();
@@ -310,7 +479,7 @@ async function main(): Promise<void> {
 		if (mode.warmup) await warmUp(mode, only, runnersOfRound);
 		for (let round = 1; round <= mode.rounds; round++) {
 			console.log(`round ${round}/${mode.rounds}`);
-			await runRound(mode, only, runnersOfRound, samples, `r${round}`);
+			await runRound(mode, only, runnersOfRound, samples, `r${round}`, round);
 		}
 	} finally {
 		await threads.close();
@@ -339,8 +508,22 @@ async function main(): Promise<void> {
 		errors: samples.errors,
 		...collect(mode, kinds, samples, only),
 		bundle,
+		realEngine: only.has("engine")
+			? collectRealEngine(mode, realEngineKinds(kinds), samples)
+			: engineSkip && {
+					engine: engineSkip.version,
+					rounds: 0,
+					skipped: engineSkip.reason,
+					figures: [],
+				},
 	};
-	writeOutputs(results, mode, only.size, runners === undefined, outDir);
+	writeOutputs(
+		results,
+		mode,
+		only.size + (engineSkip ? 1 : 0),
+		runners === undefined,
+		outDir,
+	);
 }
 
 /**
@@ -358,7 +541,7 @@ function renderOnly(file: string): void {
 	writeOutputs(
 		results,
 		MODES[results.mode],
-		complete ? 7 : 0,
+		complete ? SCENARIOS.length : 0,
 		complete,
 		complete && dir === join(root, "bench") ? undefined : dir,
 	);
@@ -374,7 +557,7 @@ function writeOutputs(
 	const intoRepo =
 		outDir === undefined &&
 		mode.name === "full" &&
-		scenarioCount === 7 &&
+		scenarioCount === SCENARIOS.length &&
 		allRunners;
 	const dir =
 		outDir ??

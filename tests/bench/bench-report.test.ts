@@ -186,6 +186,82 @@ describe("BENCHMARKS.md", () => {
 		expect(md).toContain("| c=64, 1 MB × 20,000 | 0.01× |");
 	});
 
+	test("through the real engine: ratios ours ÷ R, failed requests counted by kind, CPU per request and shares at c=1", () => {
+		const results = emptyResults();
+		const http = (
+			concurrency: number,
+			rps: number,
+			failures: Record<string, number>,
+			engineCpu: number,
+			runnerCpu: number,
+		) => ({
+			concurrency,
+			bodyBytes: 1024,
+			seconds: 5,
+			requestsPerSec: summarize([rps]),
+			p50Ms: summarize([1000 / rps]),
+			p99Ms: summarize([2000 / rps]),
+			requests: rps * 5,
+			failed: Object.values(failures).reduce((a, b) => a + b, 0),
+			failures,
+			engineCpuMsPerRequest: summarize([engineCpu]),
+			runnerCpuMsPerRequest: summarize([runnerCpu]),
+		});
+		const runner = (
+			name: "ours" | "reference",
+			c1: number,
+			c64: number,
+			failures: Record<string, number>,
+		) => ({
+			runner: name,
+			setup: "default" as const,
+			http: [http(1, c1, {}, 16, 2), http(64, c64, failures, 15, 1)],
+			webSocketMessages: 2000,
+			webSocketMessagesPerSec: summarize([500]),
+			actorStarts: 20,
+			actorStartsPerSec: summarize([null]),
+		});
+		results.realEngine = {
+			engine: "Rivet 2.3.19",
+			rounds: 1,
+			skipped: null,
+			figures: [
+				runner("ours", 50, 100, { "504": 30, timeout: 2 }),
+				runner("reference", 40, 80, {}),
+			],
+		};
+		const md = renderBenchmarksMarkdown(results, "", "");
+		expect(md).toContain("## Through the real Rivet Engine");
+		expect(md).toMatch(
+			/\| default config \| HTTP c=1, 1 KB, 5\.0 s \| 1\.3× \| 50\.0 \| 40\.0 \|/,
+		);
+		// A c=64 with gateway errors keeps its rate and says how many failed, and why.
+		expect(md).toMatch(
+			/\| HTTP c=64, 1 KB, 5\.0 s \| 1\.3× \| 100 \| 80\.0 \| .* \| \*\*32\*\* of 532 \(HTTP 504: 30, timeout: 2\) · 0 \|/,
+		);
+		expect(md).toContain("timeout ×1");
+		// c=1: 20 ms end to end, of which the engine is on a CPU 16 ms and the runner 2 ms.
+		expect(md).toContain(
+			"| default config | c=1 | ours | 16.0 | 2.00 | 11 % | 20.0 | 80 % | 10 % |",
+		);
+		expect(md).toContain(
+			"| default config | c=64 | reference | 15.0 | 1.00 | 6.3 % | – | – | – |",
+		);
+	});
+
+	test("an engine scenario that could not run says why", () => {
+		const results = emptyResults();
+		results.realEngine = {
+			engine: "?",
+			rounds: 0,
+			skipped: "the Rivet Engine is not installed",
+			figures: [],
+		};
+		expect(renderBenchmarksMarkdown(results, "", "")).toContain(
+			"Not measured: the Rivet Engine is not installed",
+		);
+	});
+
 	test("a reference that cannot be bundled gets its reason, not a number", () => {
 		const results = emptyResults();
 		results.bundle = {
