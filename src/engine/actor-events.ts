@@ -66,10 +66,7 @@ function applyEvent(
 				if (actor.status === "starting") transitions.markRunning(actor, now);
 			} else {
 				const crashed = state.val.code === protocol.StopCode.Error;
-				if (crashed)
-					actor.error = state.val.message
-						? `crashed: ${state.val.message}`
-						: "crashed";
+				if (crashed) actor.error = { crashed: { message: state.val.message } };
 				transitions.afterStop(actor, !crashed && !actor.goingAway, now);
 			}
 			return;

@@ -37,7 +37,8 @@ export class ActorLifecycle {
 		markRunning: (actor, now) => {
 			this.#timers.clearGc(actor.actorId);
 			actor.status = "running";
-			actor.startTs = now;
+			// As the real engine: when it was *first* connectable.
+			actor.startTs ??= now;
 			actor.connectableTs = now;
 		},
 		afterStop: (actor, graceful, now) => this.#afterStop(actor, graceful, now),
@@ -208,8 +209,8 @@ export class ActorLifecycle {
 			if (actor.runnerId !== runnerId) continue;
 			actor.error =
 				reason === "lost"
-					? "lost: runner connection lost"
-					: "lost: runner draining timeout";
+					? { runner_connection_lost: { runner_id: runnerId } }
+					: { runner_draining_timeout: { runner_id: runnerId } };
 			this.#afterStop(actor, false, now);
 		}
 	}
@@ -280,7 +281,16 @@ export class ActorLifecycle {
 	/** Place the actor on an eligible runner with a free slot (highest version first), or leave it pending. */
 	#allocate(actor: ActorRecord, now: number): void {
 		const runner = pickRunner(this.#runners, this.#actors.values(), actor);
+		actor.rescheduleTs = null;
 		if (!runner) {
+			// As the real engine: a runner failure stays the reported cause; otherwise it is `no_capacity`.
+			actor.error ??= "no_capacity";
+			if (actor.crashPolicy === "sleep") {
+				// The real engine does not queue a sleep-policy actor: it sleeps until woken.
+				actor.pendingAllocationTs = null;
+				this.#markSleeping(actor, now);
+				return;
+			}
 			actor.status = "pending";
 			actor.pendingAllocationTs ??= now;
 			this.#save(actor);
@@ -292,6 +302,8 @@ export class ActorLifecycle {
 			...FRESH_GENERATION,
 			pendingAllocationTs: null,
 			connectableTs: null,
+			sleepTs: null,
+			error: null,
 		} satisfies Partial<ActorRecord>);
 		this.#timers.armGc(actor, this.#options.actorStartThresholdMs);
 		this.#commands.issue(
@@ -315,7 +327,7 @@ export class ActorLifecycle {
 			`actor ${actorId} lost: runner did not answer within ${thresholdMs} ms`,
 		);
 		const stopIndex = BigInt(actor.nextCommandIdx);
-		actor.error = "lost: runner no response";
+		actor.error = { runner_no_response: { runner_id: runnerId } };
 		this.#afterStop(actor, false, Date.now());
 		// The real engine also tells the old runner to stop, in case it did start the actor.
 		this.#commands.sendUnlogged(runnerId, {

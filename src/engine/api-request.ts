@@ -15,8 +15,15 @@ export function invalidRequest(reason: string): EngineError {
 	);
 }
 
-/** How one field is read: a required or optional string, or a crash policy (required). */
-export type FieldKind = "string" | "string?" | "crash_policy";
+/** How one field is read: a string (required or not), a crash policy, an optional bool or count, a repeated string. */
+export type FieldKind =
+	| "string"
+	| "string?"
+	| "crash_policy"
+	| "bool?"
+	| "count?"
+	| "string[]"
+	| "json?";
 export type FieldSchema = Readonly<Record<string, FieldKind>>;
 
 type Parsed<S extends FieldSchema> = {
@@ -24,7 +31,15 @@ type Parsed<S extends FieldSchema> = {
 		? string | null
 		: S[K] extends "crash_policy"
 			? "restart" | "sleep" | "destroy"
-			: string;
+			: S[K] extends "bool?"
+				? boolean | null
+				: S[K] extends "count?"
+					? number | null
+					: S[K] extends "string[]"
+						? string[]
+						: S[K] extends "json?"
+							? unknown
+							: string;
 };
 
 const CRASH_POLICIES = ["restart", "sleep", "destroy"] as const;
@@ -32,9 +47,10 @@ const BODY = "Failed to deserialize the JSON body into the target type";
 const QUERY = "Failed to deserialize query string";
 
 function expectedOneOf(schema: FieldSchema): string {
-	return Object.keys(schema)
-		.map((f) => `\`${f}\``)
-		.join(", ");
+	const fields = Object.keys(schema).map((f) => `\`${f}\``);
+	if (fields.length === 0) return "there are no fields";
+	if (fields.length === 1) return `expected ${fields[0]}`;
+	return `expected one of ${fields.join(", ")}`;
 }
 
 function describe(value: unknown): string {
@@ -54,22 +70,57 @@ function readFields<S extends FieldSchema>(
 	for (const field of Object.keys(source)) {
 		if (!Object.hasOwn(schema, field))
 			throw invalidRequest(
-				`${context}: unknown field \`${field}\`, expected one of ${expectedOneOf(schema)}`,
+				`${context}: ${field}: unknown field \`${field}\`, ${expectedOneOf(schema)}`,
 			);
 	}
 	const out: Record<string, unknown> = {};
 	for (const [field, kind] of Object.entries(schema)) {
 		const value = source[field];
-		if (kind === "string?" && (value === undefined || value === null)) {
-			out[field] = null;
+		if (kind === "string[]") {
+			out[field] = value === undefined ? [] : [value].flat().map(String);
+			continue;
+		}
+		if (
+			(kind === "string?" ||
+				kind === "bool?" ||
+				kind === "count?" ||
+				kind === "json?") &&
+			(value === undefined || value === null)
+		) {
+			out[field] = kind === "json?" ? undefined : null;
+			continue;
+		}
+		if (kind === "json?") {
+			out[field] = value;
+			continue;
+		}
+		if (kind === "bool?") {
+			if (value !== "true" && value !== "false" && typeof value !== "boolean")
+				throw invalidRequest(
+					`${context}: ${field}: provided string was not \`true\` or \`false\``,
+				);
+			out[field] = value === true || value === "true";
+			continue;
+		}
+		if (kind === "count?") {
+			const text = String(value);
+			if (!/^[0-9]+$/.test(text))
+				throw invalidRequest(
+					`${context}: ${field}: invalid digit found in string`,
+				);
+			out[field] = Number(text);
 			continue;
 		}
 		if (value === undefined)
 			throw invalidRequest(`${context}: missing field \`${field}\``);
 		if (kind === "crash_policy") {
+			if (typeof value !== "string")
+				throw invalidRequest(
+					`${context}: ${field}: invalid type: ${describe(value)}, expected a string`,
+				);
 			if (!CRASH_POLICIES.includes(value as "sleep"))
 				throw invalidRequest(
-					`${context}: ${field}: unknown variant ${describe(value)}, expected one of \`restart\`, \`sleep\`, \`destroy\``,
+					`${context}: ${field}: unknown variant \`${value}\`, expected one of \`restart\`, \`sleep\`, \`destroy\``,
 				);
 		} else if (typeof value !== "string") {
 			throw invalidRequest(
@@ -86,6 +137,11 @@ export async function readJsonBody<S extends FieldSchema>(
 	request: Request,
 	schema: S,
 ): Promise<Parsed<S>> {
+	const type = request.headers.get("content-type") ?? "";
+	if (!/^application\/(.+\+)?json\b/i.test(type))
+		throw invalidRequest(
+			"Expected request with `Content-Type: application/json`",
+		);
 	const text = await request.text();
 	let body: unknown;
 	try {
@@ -108,6 +164,11 @@ export function readQuery<S extends FieldSchema>(
 	schema: S,
 ): Parsed<S> {
 	const params: Record<string, unknown> = {};
-	for (const [name, value] of new URL(url).searchParams) params[name] = value;
+	for (const [name, value] of new URL(url).searchParams) {
+		// A repeated parameter (`actor_id=a&actor_id=b`) collects; others keep the last value.
+		if (schema[name] === "string[]")
+			params[name] = [...((params[name] as string[] | undefined) ?? []), value];
+		else params[name] = value;
+	}
 	return readFields(params, schema, QUERY);
 }

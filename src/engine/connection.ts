@@ -11,6 +11,7 @@ import {
 	PROTOCOL_VERSION,
 	type ResolvedEngineOptions,
 } from "./options.ts";
+import { toServerV6AsV7 } from "./protocol-v6.ts";
 import type { RunnerLink, RunnerRegistry } from "./runner-registry.ts";
 import type { EngineStorage } from "./storage/types.ts";
 
@@ -52,6 +53,9 @@ export function tokenError(
 	const b = Buffer.from(given);
 	return a.length === b.length && timingSafeEqual(a, b) ? null : "wrong";
 }
+
+/** The runner protocol versions `/runners/connect` serves, as the real engine 2.3.19 does. */
+const SERVED_PROTOCOL_VERSIONS = [6, PROTOCOL_VERSION];
 
 const asBytes = (data: unknown): Uint8Array =>
 	Array.isArray(data)
@@ -134,6 +138,10 @@ export function serveRunnerSocket(
 		return;
 	}
 	const version = Number(versionText);
+	const frameBytes = (data: unknown): Uint8Array =>
+		version === PROTOCOL_VERSION
+			? asBytes(data)
+			: toServerV6AsV7(asBytes(data));
 
 	initTimer = setTimeout(
 		() => closeWith("ws", "timed_out_waiting_for_init"),
@@ -247,14 +255,14 @@ export function serveRunnerSocket(
 				closeWith("ws", "invalid_initial_packet");
 				return;
 			}
-			// Version negotiation is decoding the first frame: only v7 decodes here.
-			if (version !== PROTOCOL_VERSION) {
+			// Version negotiation is decoding the first frame: v7, and v6 (read as v7), decode here.
+			if (!SERVED_PROTOCOL_VERSIONS.includes(version)) {
 				closeWith("ws", "invalid_packet");
 				return;
 			}
 			let first: protocol.ToServer;
 			try {
-				first = protocol.decodeToServer(asBytes(data));
+				first = protocol.decodeToServer(frameBytes(data));
 			} catch {
 				closeWith("ws", "invalid_packet");
 				return;
@@ -269,7 +277,7 @@ export function serveRunnerSocket(
 		if (!isBinary) return; // Text frames after init are ignored, as in the real engine.
 		let message: protocol.ToServer;
 		try {
-			message = protocol.decodeToServer(asBytes(data));
+			message = protocol.decodeToServer(frameBytes(data));
 		} catch {
 			options.log(`runner ${runnerId}: undecodable frame ignored`);
 			return;

@@ -1,19 +1,15 @@
 import { Hono } from "hono";
-import { actorJson } from "./actor-json.ts";
 import type { ActorLifecycle } from "./actor-lifecycle.ts";
-import type { CreateActorInput } from "./actor-record.ts";
-import { readJsonBody, readQuery } from "./api-request.ts";
+import { addActorRoutes } from "./api-actors.ts";
+import { addClusterRoutes } from "./api-cluster.ts";
 import { tokenError } from "./connection.ts";
 import { EngineError } from "./errors.ts";
-import { isRivetId } from "./ids.ts";
-import { DEFAULT_NAMESPACE, type ResolvedEngineOptions } from "./options.ts";
+import type { ResolvedEngineOptions } from "./options.ts";
+import { RunnerConfigs } from "./runner-configs.ts";
 import type { RunnerRegistry } from "./runner-registry.ts";
-import type {
-	ActorRecord,
-	CrashPolicy,
-	EngineStorage,
-	RunnerRecord,
-} from "./storage/types.ts";
+import type { EngineStorage } from "./storage/types.ts";
+
+export { runnerJson } from "./api-cluster.ts";
 
 export interface HttpApiContext {
 	options: ResolvedEngineOptions;
@@ -22,127 +18,42 @@ export interface HttpApiContext {
 	actors: ActorLifecycle;
 }
 
-export function runnerJson(
-	runner: RunnerRecord,
-	usedSlots: number,
-	connected: boolean,
-) {
-	return {
-		runner_id: runner.runnerId,
-		namespace_id: runner.namespace,
-		datacenter: "default",
-		name: runner.name,
-		key: runner.key,
-		version: runner.version,
-		total_slots: runner.totalSlots,
-		remaining_slots: Math.max(0, runner.totalSlots - usedSlots),
-		create_ts: runner.createTs,
-		last_connected_ts: runner.lastConnectedTs,
-		last_ping_ts: runner.lastPingTs,
-		drain_ts: runner.drainTs,
-		stop_ts: runner.stopTs,
-		metadata:
-			runner.metadata === null ? null : parseJsonOr(runner.metadata, null),
-		/** Dev engine extra: whether a socket is attached right now. */
-		connected,
-	};
+/** What the routes share: the engine's parts plus the runner configs. */
+export interface ApiRouteContext extends HttpApiContext {
+	runnerConfigs: RunnerConfigs;
 }
 
-const NAMESPACE_QUERY = { namespace: "string" } as const;
-const CREATE_BODY = {
-	datacenter: "string?",
-	name: "string",
-	key: "string?",
-	input: "string?",
-	runner_name_selector: "string",
-	crash_policy: "crash_policy",
-} as const;
-const GET_OR_CREATE_BODY = { ...CREATE_BODY, key: "string" } as const;
-/** The real engine's `MAX_ACTOR_KEY_SIZE` (bytes). */
-const MAX_ACTOR_KEY_BYTES = 1024;
+/**
+ * Paths the real engine routes, with the methods each takes: any other method is `405` with `allow` and no body,
+ * as axum answers. GET routes take HEAD too.
+ */
+const ROUTE_METHODS: [RegExp, string][] = [
+	[/^\/actors\/?$/, "GET,HEAD,POST,PUT"],
+	[/^\/actors\/names\/?$/, "GET,HEAD"],
+	[/^\/actors\/[^/]+\/?$/, "DELETE"],
+	[/^\/actors\/[^/]+\/sleep\/?$/, "POST"],
+	[/^\/actors\/[^/]+\/reschedule\/?$/, "POST"],
+	[/^\/actors\/[^/]+\/kv\/keys\/[^/]+\/?$/, "GET,HEAD"],
+	[/^\/runners\/?$/, "GET,HEAD"],
+	[/^\/runners\/names\/?$/, "GET,HEAD"],
+	[/^\/runner-configs\/?$/, "GET,HEAD"],
+	[/^\/runner-configs\/[^/]+\/?$/, "PUT,DELETE"],
+	[/^\/namespaces\/?$/, "GET,HEAD,POST"],
+	[/^\/datacenters\/?$/, "GET,HEAD"],
+	[/^\/metadata\/?$/, "GET,HEAD"],
+	[/^\/health\/?$/, "GET,HEAD"],
+];
 
-function createInput(
-	namespace: string,
-	body: {
-		name: string;
-		key: string | null;
-		input: string | null;
-		runner_name_selector: string;
-		crash_policy: CrashPolicy;
-	},
-): CreateActorInput {
-	if (body.input !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(body.input))
-		throw badRequest("`input` must be base64");
-	return {
-		namespace,
-		name: body.name,
-		key: body.key,
-		input: body.input,
-		runnerNameSelector: body.runner_name_selector,
-		crashPolicy: body.crash_policy,
-	};
-}
-
-const badRequest = (message: string) =>
-	new EngineError("api", "bad_request", message, 400);
-
-function parseJsonOr<T>(text: string, fallback: T): unknown {
-	try {
-		return JSON.parse(text);
-	} catch {
-		return fallback;
-	}
-}
-
-function requireNamespace(value: string | undefined): string {
-	if (value === undefined || value === "")
-		throw badRequest("query parameter `namespace` is required");
-	if (value !== DEFAULT_NAMESPACE) {
-		throw new EngineError(
-			"namespace",
-			"not_found",
-			"The namespace does not exist.",
-			400,
-		);
-	}
-	return value;
-}
-
-function findActor(
-	actors: ActorLifecycle,
-	id: string,
-	namespace?: string,
-): ActorRecord {
-	if (!isRivetId(id)) throw badRequest(`not a valid actor id: ${id}`);
-	const actor = actors.get(id);
-	if (!actor || (namespace !== undefined && actor.namespace !== namespace)) {
-		throw new EngineError(
-			"actor",
-			"not_found",
-			"The actor does not exist or was destroyed.",
-			404,
-		);
-	}
-	return actor;
-}
-
-/** Text when the bytes are UTF-8, else null; base64 always. */
-function describeBytes(bytes: Uint8Array): {
-	text: string | null;
-	base64: string;
-} {
-	let text: string | null;
-	try {
-		text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-	} catch {
-		text = null;
-	}
-	return { text, base64: Buffer.from(bytes).toString("base64") };
-}
-
-/** The subset of the real engine's HTTP API a runner user needs, plus two dev extras (`/actors/{id}/kv`, `connected`). */
+/**
+ * The real engine's public HTTP API (api-public, as guard serves it), with its validation and error shapes, plus
+ * the dev extras listed in docs/engine.md (`GET /actors/{id}/kv`, a runner's `connected`).
+ */
 export function createHttpApi(ctx: HttpApiContext): Hono {
-	const { options, storage, runners, actors } = ctx;
+	const { options } = ctx;
+	const routes: ApiRouteContext = {
+		...ctx,
+		runnerConfigs: new RunnerConfigs(ctx.runners),
+	};
 	const app = new Hono();
 
 	app.onError((error, c) => {
@@ -155,24 +66,45 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 			{
 				group: "core",
 				code: "internal_error",
-				message: "An internal error occurred.",
+				message: "An internal error occurred",
 			},
 			500,
 		);
 	});
-	app.notFound((c) =>
-		c.json(
+	app.notFound((c) => {
+		const path = c.req.path;
+		const allowed = ROUTE_METHODS.find(([pattern]) => pattern.test(path))?.[1];
+		if (allowed)
+			// axum answers OPTIONS on a route itself, with what it allows.
+			return c.body(null, c.req.method === "OPTIONS" ? 200 : 405, {
+				allow: allowed,
+			});
+		// Guard answers requests that name a target it cannot route; api-public answers the rest.
+		if (c.req.header("x-rivet-target") !== undefined) {
+			const host = (c.req.header("host") ?? "").replace(/:\d+$/, "");
+			return c.json(
+				{
+					group: "guard",
+					code: "no_route",
+					message: `No route found for hostname ${host}, path ${path}.`,
+					metadata: { host, path },
+				},
+				404,
+				{ "x-rivet-error": "guard.no_route" },
+			);
+		}
+		return c.json(
 			{
 				group: "api",
 				code: "not_found",
-				message: `No route for ${c.req.method} ${c.req.path}`,
+				message: "The requested resource was not found",
 			},
 			404,
-		),
-	);
+		);
+	});
 
 	app.get("/health", (c) =>
-		c.json({ status: "ok", runtime: "edgerunner-dev-engine" }),
+		c.json({ runtime: "edgerunner-dev-engine", status: "ok" }),
 	);
 
 	app.use("*", async (c, next) => {
@@ -197,126 +129,7 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 		c.text("pegboard-runner WebSocket endpoint"),
 	);
 
-	app.post("/actors", async (c) => {
-		const { namespace } = readQuery(c.req.url, NAMESPACE_QUERY);
-		requireNamespace(namespace);
-		const body = await readJsonBody(c.req.raw, CREATE_BODY);
-		const actor = actors.create(createInput(namespace, body));
-		return c.json({ actor: actorJson(actor) });
-	});
-
-	// Get-or-create: the live actor with (name, key), else a new one (`created` says which).
-	app.put("/actors", async (c) => {
-		const { namespace } = readQuery(c.req.url, NAMESPACE_QUERY);
-		requireNamespace(namespace);
-		const body = await readJsonBody(c.req.raw, GET_OR_CREATE_BODY);
-		if (body.key === "")
-			throw new EngineError("actor", "empty_key", "Key label cannot be empty.");
-		if (new TextEncoder().encode(body.key).length > MAX_ACTOR_KEY_BYTES)
-			throw new EngineError(
-				"actor",
-				"key_too_large",
-				`Key is too large (max ${MAX_ACTOR_KEY_BYTES} bytes).`,
-				400,
-				{ max_size: MAX_ACTOR_KEY_BYTES },
-			);
-		const { actor, created } = actors.getOrCreate(createInput(namespace, body));
-		return c.json({ actor: actorJson(actor), created });
-	});
-
-	app.get("/actors", (c) => {
-		const namespace = requireNamespace(c.req.query("namespace"));
-		const name = c.req.query("name");
-		const key = c.req.query("key");
-		const ids = c.req.query("actor_ids")?.split(",").filter(Boolean);
-		const includeDestroyed =
-			c.req.query("include_destroyed") === "true" || ids !== undefined;
-		const list = actors
-			.list()
-			.filter((a) => a.namespace === namespace)
-			.filter((a) => name === undefined || a.name === name)
-			.filter((a) => key === undefined || a.key === key)
-			.filter((a) => ids === undefined || ids.includes(a.actorId))
-			.filter((a) => includeDestroyed || a.status !== "destroyed");
-		return c.json({
-			actors: list.map(actorJson),
-			pagination: { cursor: null },
-		});
-	});
-
-	app.get("/actors/names", (c) => {
-		const namespace = requireNamespace(c.req.query("namespace"));
-		const names: Record<string, { metadata: unknown }> = {};
-		for (const { name, metadata } of storage.listActorNames(namespace))
-			names[name] = { metadata: parseJsonOr(metadata, {}) };
-		return c.json({ names, pagination: { cursor: null } });
-	});
-
-	app.get("/actors/:id", (c) => {
-		const namespace = c.req.query("namespace");
-		return c.json({
-			actor: actorJson(
-				findActor(
-					actors,
-					c.req.param("id"),
-					namespace && requireNamespace(namespace),
-				),
-			),
-		});
-	});
-
-	app.delete("/actors/:id", (c) => {
-		const namespace = c.req.query("namespace");
-		const actor = findActor(
-			actors,
-			c.req.param("id"),
-			namespace && requireNamespace(namespace),
-		);
-		actors.destroy(actor.actorId);
-		return c.json({});
-	});
-
-	app.get("/actors/:id/kv", (c) => {
-		const actor = findActor(actors, c.req.param("id"));
-		const entries = storage
-			.kvList(actor.actorId, { kind: "all" }, false, 16384)
-			.map((entry) => {
-				const key = describeBytes(entry.key);
-				const value = describeBytes(entry.value);
-				return {
-					key: key.text,
-					key_base64: key.base64,
-					value: value.text,
-					value_base64: value.base64,
-					update_ts: entry.updateTs,
-				};
-			});
-		return c.json({ actor_id: actor.actorId, entries });
-	});
-
-	app.get("/runners", (c) => {
-		const namespace = requireNamespace(
-			c.req.query("namespace") ?? DEFAULT_NAMESPACE,
-		);
-		const name = c.req.query("name");
-		const includeStopped = c.req.query("include_stopped") === "true";
-		const all = actors.list();
-		const list = runners
-			.list()
-			.filter(
-				(r) =>
-					r.namespace === namespace && (name === undefined || r.name === name),
-			)
-			.filter((r) => includeStopped || r.stopTs === null)
-			.map((r) =>
-				runnerJson(
-					r,
-					all.filter((a) => a.runnerId === r.runnerId).length,
-					runners.link(r.runnerId) !== undefined,
-				),
-			);
-		return c.json({ runners: list, pagination: { cursor: null } });
-	});
-
+	addActorRoutes(app, routes);
+	addClusterRoutes(app, routes);
 	return app;
 }

@@ -7,6 +7,7 @@ import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Runner } from "../../src/core/index.ts";
+import type { WebSocketConstructor } from "../../src/core/platform.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { inspectorEnabled } from "../../src/engine/inspector/access.ts";
 import {
@@ -58,7 +59,11 @@ function runnerOptions(engine: RunningEngine, name: string) {
 		runnerName: name,
 		version: 1,
 		totalSlots: 8,
-		platform: { name: "node", WebSocket },
+		// `ws` is the browser WebSocket as far as the runner is concerned.
+		platform: {
+			name: "node",
+			WebSocket: WebSocket as unknown as WebSocketConstructor,
+		},
 	};
 }
 
@@ -131,7 +136,7 @@ describe.skipIf(!chromiumInstalled)(
 						`hello from ${actorId.slice(0, 8)}: ${request.method} ${path}`,
 					);
 				},
-			} as ConstructorParameters<typeof Runner>[0]);
+			});
 			await runner.start();
 			browser = await launchChromium();
 		}, 30_000);
@@ -236,7 +241,7 @@ describe.skipIf(!chromiumInstalled)(
 				onConnected: () => connected(),
 				async onActorStart() {},
 				async onActorStop() {},
-			} as ConstructorParameters<typeof Runner>[0]);
+			});
 			await passing.start();
 			await passingConnected;
 			await passing.shutdown(false);

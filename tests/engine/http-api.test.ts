@@ -6,6 +6,18 @@ let engine: RunningEngine;
 const sockets: RawRunner[] = [];
 beforeEach(async () => {
 	engine = await startEngine({ port: 0 });
+	// As on the real engine, actors need a runner config for their runner name (a runner's connect makes one).
+	for (const name of ["r", "nobody-yet"]) {
+		const response = await fetch(
+			`${engine.url}/runner-configs/${name}?namespace=default`,
+			{
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
+		);
+		expect(response.status).toBe(200);
+	}
 });
 afterEach(async () => {
 	await Promise.all(sockets.splice(0).map((s) => s.close()));
@@ -62,7 +74,10 @@ describe("actors API", () => {
 			destroy_ts: null,
 		});
 		expect(actor.actor_id).toMatch(/^[0-9a-z]{30}$/);
-		expect(typeof actor.pending_allocation_ts).toBe("number");
+		// No runner has capacity: a sleep-policy actor sleeps (not queued), with the real engine's `no_capacity`.
+		expect(actor.pending_allocation_ts).toBeNull();
+		expect(typeof actor.sleep_ts).toBe("number");
+		expect(actor.error).toBe("no_capacity");
 	});
 
 	it("refuses a duplicate key, bad bodies and bad namespaces with JSON errors", async () => {
@@ -149,6 +164,7 @@ describe("actors API", () => {
 		}
 		const notJson = await api("/actors?namespace=default", {
 			method: "POST",
+			headers: { "content-type": "application/json" },
 			body: "{nope",
 		});
 		expect(notJson.status).toBe(400);
@@ -246,17 +262,15 @@ describe("actors API", () => {
 		expect(await ids("/actors?namespace=default&name=a")).toEqual([a]);
 		expect(await ids("/actors?namespace=default&name=a&key=1")).toEqual([a]);
 		expect(await ids("/actors?namespace=default&name=a&key=2")).toEqual([]);
-		expect(await ids(`/actors?namespace=default&actor_ids=${b},${a}`)).toEqual([
-			a,
+		// Newest first, as the real engine lists.
+		expect(await ids(`/actors?namespace=default&actor_ids=${a},${b}`)).toEqual([
 			b,
+			a,
 		]);
-		expect(
-			(
-				(await (await api(`/actors/${a}`)).json()) as {
-					actor: { name: string };
-				}
-			).actor.name,
-		).toBe("a");
+		// As on the real engine, there is no GET /actors/{id}: list by actor_ids instead.
+		const single = await api(`/actors/${a}`);
+		expect(single.status).toBe(405);
+		expect(single.headers.get("allow")).toBe("DELETE");
 		expect(
 			await (
 				await api(`/actors/${a}?namespace=default`, { method: "DELETE" })
@@ -267,15 +281,19 @@ describe("actors API", () => {
 		expect(
 			await ids("/actors?namespace=default&name=a&include_destroyed=true"),
 		).toEqual([a]);
-		const again = await api(`/actors/${a}`, { method: "DELETE" });
-		expect(again.status).toBe(404);
-		expect(await again.json()).toMatchObject({
-			group: "actor",
-			code: "not_found",
+		// Deleting it again succeeds, as on the real engine.
+		const again = await api(`/actors/${a}?namespace=default`, {
+			method: "DELETE",
 		});
-		const unknown = await api(`/actors/${"z".repeat(30)}`);
-		expect(unknown.status).toBe(404);
-		expect((await api("/actors/not-an-id")).status).toBe(400);
+		expect(again.status).toBe(200);
+		const malformed = await api(`/actors/${"z".repeat(30)}?namespace=default`, {
+			method: "DELETE",
+		});
+		expect(malformed.status).toBe(400);
+		expect(await malformed.json()).toMatchObject({
+			group: "api",
+			code: "bad_request",
+		});
 		const noRoute = await api("/nothing/here");
 		expect(noRoute.status).toBe(404);
 		expect(await noRoute.json()).toMatchObject({
@@ -345,13 +363,13 @@ describe("token", () => {
 	it("requires the bearer token on the API when configured (401 missing, 403 wrong)", async () => {
 		const guarded = await startEngine({ port: 0, token: "s3cret" });
 		try {
-			const missing = await fetch(`${guarded.url}/actors?namespace=default`);
+			const missing = await fetch(`${guarded.url}/runners?namespace=default`);
 			expect(missing.status).toBe(401);
 			expect(await missing.json()).toMatchObject({
 				group: "api",
 				code: "unauthorized",
 			});
-			const wrong = await fetch(`${guarded.url}/actors?namespace=default`, {
+			const wrong = await fetch(`${guarded.url}/runners?namespace=default`, {
 				headers: { authorization: "Bearer nope" },
 			});
 			expect(wrong.status).toBe(403);
@@ -359,7 +377,7 @@ describe("token", () => {
 				group: "api",
 				code: "forbidden",
 			});
-			const right = await fetch(`${guarded.url}/actors?namespace=default`, {
+			const right = await fetch(`${guarded.url}/runners?namespace=default`, {
 				headers: { authorization: "Bearer s3cret" },
 			});
 			expect(right.status).toBe(200);

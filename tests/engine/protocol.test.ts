@@ -125,6 +125,56 @@ describe("handshake", () => {
 	});
 });
 
+describe("protocol versions", () => {
+	it("serves v6 as the real engine does: v7 frames but for KvDropRequest's tag (4 in v6)", async () => {
+		const { engine, watch } = await engineWith();
+		const socket = new RawRunner(engine.url, {
+			query: "protocol_version=6&namespace=default&runner_key=v6",
+		});
+		sockets.push(socket);
+		await socket.opened;
+		socket.init();
+		await socket.next("ToClientInit");
+		const actorId = await createActor(engine);
+		await socket.next("ToClientCommands");
+		socket.event(actorId, 0, 0, running);
+		await watch.until(actorId, isRunning);
+		const key = new Uint8Array([1]).buffer;
+		await socket.kv(actorId, 1, {
+			tag: "KvPutRequest",
+			val: { keys: [key], values: [new Uint8Array([2]).buffer] },
+		});
+		// v6 KvDropRequest: ToServerKvRequest (5), actor id, request id 2 (u32 LE), KvRequestData tag 4, no body.
+		const id = new TextEncoder().encode(actorId);
+		socket.ws.send(new Uint8Array([5, id.length, ...id, 2, 0, 0, 0, 4]));
+		expect(
+			(await socket.next("ToClientKvResponse", (r) => r.requestId === 2)).data,
+		).toEqual({ tag: "KvDropResponse", val: null });
+		expect(
+			await socket.kv(actorId, 3, {
+				tag: "KvGetRequest",
+				val: { keys: [key] },
+			}),
+		).toMatchObject({ tag: "KvGetResponse", val: { keys: [] } });
+	});
+
+	it("refuses the versions the real engine refuses (3, 8) with ws.invalid_packet", async () => {
+		const { engine } = await engineWith();
+		for (const version of [3, 8]) {
+			const socket = new RawRunner(engine.url, {
+				query: `protocol_version=${version}&namespace=default&runner_key=v${version}`,
+			});
+			sockets.push(socket);
+			await socket.opened;
+			socket.init();
+			const closed = await socket.closed;
+			expect(closed.code).toBe(1011);
+			expect(closed.reason).toMatch(/^ws\.invalid_packet#/);
+			expect(socket.received).toEqual([]);
+		}
+	});
+});
+
 describe("runner identity", () => {
 	it("evicts the older connection with 1000 ws.eviction and keeps the runner id", async () => {
 		const { engine } = await engineWith();
@@ -149,7 +199,9 @@ describe("runner identity", () => {
 		await watch.until(actorId, isRunning);
 		await socket.close();
 		const lost = await watch.until(actorId, isSleeping);
-		expect(lost.error).toMatch(/lost/);
+		expect(lost.error).toEqual({
+			runner_connection_lost: { runner_id: oldId },
+		});
 		const again = await connect(engine, "k");
 		expect((await again.next("ToClientInit")).runnerId).not.toBe(oldId);
 	});
@@ -344,10 +396,11 @@ describe("restart on the same SQLite file", () => {
 		).toBe("7");
 		// A resent Running for the same generation and index is a duplicate, not a second start.
 		again.event(actorId, 0, 0, running);
-		const listed = await fetch(`${second.engine.url}/actors/${actorId}`);
+		const listed = await fetch(
+			`${second.engine.url}/actors?namespace=default&actor_ids=${actorId}`,
+		);
 		expect(
-			((await listed.json()) as { actor: { key: string; generation?: number } })
-				.actor.key,
+			((await listed.json()) as { actors: { key: string }[] }).actors[0]?.key,
 		).toBe("durable");
 	});
 });

@@ -89,7 +89,7 @@ export class ActorWatch {
 			const check = (record: ActorRecord | undefined): void => {
 				if (!record || record.status === "destroyed") {
 					finish();
-					reject(GatewayError.actorNotFound(actorId));
+					reject(GatewayError.actorNotFound());
 				} else if (isReady(record)) {
 					finish();
 					resolve(record);

@@ -23,29 +23,30 @@ export class GatewayError extends Error {
 		this.retryable = retryable;
 	}
 
-	static actorNotFound(actorId: string): GatewayError {
+	/** Guard's words: the id is not in the message. */
+	static actorNotFound(): GatewayError {
 		return new GatewayError(
 			"actor",
 			"not_found",
-			`The actor ${actorId} does not exist or was destroyed.`,
+			"The actor does not exist or was destroyed.",
 			404,
 		);
 	}
 
-	/** The JSON error response guard gives, with `x-rivet-error`. */
+	/** The JSON error response guard gives: `x-rivet-error`, the ray id in `x-rivet-ray-id` (not in the body). */
 	toResponse(): Response {
 		return new Response(
 			JSON.stringify({
 				group: this.group,
 				code: this.code,
 				message: this.message,
-				ray_id: newRayId(),
 			}),
 			{
 				status: this.status,
 				headers: {
 					"content-type": "application/json",
 					"x-rivet-error": `${this.group}.${this.code}`,
+					"x-rivet-ray-id": newRayId(),
 				},
 			},
 		);

@@ -4,20 +4,18 @@
  * the actor stopped while we waited, timeouts) are retried like guard: up to 7 attempts, 150 ms × 2^n apart.
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
+import { newRayId } from "../ids.ts";
 import type { ActorRecord } from "../storage/types.ts";
 import type { ActorTarget } from "./addressing.ts";
 import type { Gateway } from "./gateway.ts";
 import { GatewayError } from "./gateway-error.ts";
 import { MAX_REQUEST_BODY_BYTES } from "./gateway-options.ts";
 
-/** Not forwarded: hop-by-hop, or recomputed from the buffered body. */
-const DROPPED_REQUEST_HEADERS = new Set([
-	"connection",
-	"keep-alive",
-	"transfer-encoding",
-	"content-length",
-	"upgrade",
-]);
+/**
+ * Not forwarded: a chunked upload arrives whole, and `upgrade` means nothing here. Everything else goes to the
+ * actor as guard sends it (`connection` and `content-length` included), plus guard's `x-rivet-ray-id`.
+ */
+const DROPPED_REQUEST_HEADERS = new Set(["transfer-encoding", "upgrade"]);
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 export async function proxyHttp(
@@ -41,6 +39,7 @@ export async function proxyHttp(
 	request.headers.forEach((value, name) => {
 		if (!DROPPED_REQUEST_HEADERS.has(name)) headers.set(name, value);
 	});
+	headers.set("x-rivet-ray-id", newRayId());
 	const start: protocol.ToClientRequestStart = {
 		actorId: target.actorId,
 		method: request.method,

@@ -9,6 +9,18 @@ export type ActorStatus =
 	| "sleeping"
 	| "destroyed";
 
+/**
+ * The real engine's `ActorError` as its API serializes it (serde, snake_case, externally tagged). A string is also
+ * what files written by older dev engines hold.
+ */
+export type ActorError =
+	| "no_capacity"
+	| { crashed: { message: string | null } }
+	| { runner_no_response: { runner_id: string } }
+	| { runner_connection_lost: { runner_id: string } }
+	| { runner_draining_timeout: { runner_id: string } }
+	| string;
+
 /** Everything the engine knows about one actor; persisted whole on every change. */
 export interface ActorRecord {
 	actorId: string;
@@ -42,8 +54,8 @@ export interface ActorRecord {
 	sleepTs: number | null;
 	rescheduleTs: number | null;
 	destroyTs: number | null;
-	/** Why the last generation ended badly, e.g. `crashed`, `lost`. */
-	error: string | null;
+	/** Why the actor is not running as asked (the real engine's `ActorError`); null when nothing is wrong. */
+	error: ActorError | null;
 }
 
 export interface RunnerRecord {
