@@ -1,16 +1,23 @@
 /**
- * Tunnel scenarios through the dev engine's gateway, parameterised by the Runner class so the same list runs
- * with our runner (tests/e2e/tunnel-ours.test.ts) and the reference runner
- * (tests/conformance/reference-runner-tunnel.test.ts). Only the RunnerConfig fields both runners share are used.
+ * Tunnel scenarios through an engine's gateway, parameterised by the Runner class and the engine under test, so the
+ * same list runs with our runner and the reference runner on the dev engine (tests/e2e/tunnel-ours.test.ts,
+ * tests/conformance/reference-runner-tunnel.test.ts) and on the real Rivet Engine
+ * (tests/rivet-engine/tunnel-{ours,reference}.test.ts). Only the RunnerConfig fields both runners share are used.
+ * Where the real engine's gateway answers differently, the real engine's answer is asserted; a branch per engine
+ * kind marks what the dev engine does not match yet (see docs/engine.md).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RawData, WebSocket } from "ws";
+import type { HibernatingWebSocketMetadata } from "../../src/core/index.ts";
+import type { EngineOptions } from "../../src/engine/index.ts";
 import {
-	type EngineOptions,
-	type RunningEngine,
-	startEngine,
-} from "../../src/engine/index.ts";
-import { isRunning, isSleeping, watchActors } from "../engine/actor-watch.ts";
+	type EngineKind,
+	type EngineUnderTest,
+	isDestroyed,
+	isRunning,
+	isSleeping,
+	startEngineUnderTest,
+} from "../helpers/engines.ts";
 import { Recorder } from "../helpers/recorder.ts";
 
 export const RUNNER_NAME = "tunnel-runner";
@@ -106,16 +113,21 @@ export class TestClient {
 	readonly closed: Promise<{ code: number; reason: string }>;
 	#waiters = new Set<() => void>();
 
-	constructor(url: string, protocols?: string[]) {
+	/** `protocols` defaults to `["rivet"]`: the real engine answers `rivet` even when none was offered. */
+	constructor(url: string, protocols: string[] = ["rivet"]) {
 		this.ws = new WebSocket(url, protocols);
 		this.ws.on("message", (data: RawData, binary: boolean) => {
 			this.messages.push({ data: data as Buffer, binary });
 			for (const check of [...this.#waiters]) check();
 		});
+		// Unhandled when a test expects the handshake to fail and awaits only `closed`.
+		this.ws.on("error", () => {});
 		this.opened = new Promise((resolve, reject) => {
 			this.ws.once("open", () => resolve());
 			this.ws.once("error", reject);
 		});
+		// A refused handshake is asserted by awaiting `opened`, maybe after another await: never unhandled.
+		this.opened.catch(() => {});
 		this.closed = new Promise((resolve) =>
 			this.ws.once("close", (code, reason) =>
 				resolve({ code, reason: reason.toString() }),
@@ -136,7 +148,7 @@ export class TestClient {
 				this.#waiters.delete(check);
 				reject(
 					new Error(
-						`got ${this.messages.length} of ${count} messages in ${timeoutMs} ms`,
+						`got ${this.messages.length} of ${count} messages in ${timeoutMs} ms: ${JSON.stringify(this.texts())}`,
 					),
 				);
 			}, timeoutMs);
@@ -145,14 +157,32 @@ export class TestClient {
 		});
 	}
 
+	/** Resolves once a text message `expected` has arrived. */
+	async receivedText(expected: string, timeoutMs = 10_000): Promise<void> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			if (this.messages.some((m) => m.data.toString("utf8") === expected))
+				return;
+			const left = deadline - Date.now();
+			if (left <= 0)
+				throw new Error(
+					`no message ${JSON.stringify(expected)} in ${timeoutMs} ms: ${JSON.stringify(this.texts())}`,
+				);
+			await this.received(this.messages.length + 1, left);
+		}
+	}
+
+	texts(): string[] {
+		return this.messages.map((m) => m.data.toString("utf8"));
+	}
+
 	close(): void {
 		if (this.ws.readyState < 2) this.ws.terminate();
 	}
 }
 
 export interface TunnelContext {
-	engine: RunningEngine;
-	watch: ReturnType<typeof watchActors>;
+	engine: EngineUnderTest;
 	log: ActorLog;
 	runner: TunnelRunner;
 	/** Creates an actor and waits until it is running. */
@@ -162,7 +192,7 @@ export interface TunnelContext {
 }
 
 export function baseConfig(
-	engine: RunningEngine,
+	engine: { url: string },
 	log: ActorLog,
 	overrides: Record<string, unknown> = {},
 ) {
@@ -187,47 +217,139 @@ export function baseConfig(
 	};
 }
 
-/** Starts an engine and a runner for each test, and closes everything after it. */
+/** How long the real engine may answer 400 no_runner_config_configured after a runner's first connect. */
+const RUNNER_CONFIG_WITHIN_MS = 10_000;
+
+/** How long the real engine may still refuse calls for the "default" namespace just after it started. */
+const ENGINE_SETTLES_WITHIN_MS = 10_000;
+const POLL_EVERY_MS = 100;
+
+/**
+ * Declares the runner config for RUNNER_NAME up front, as a deployment would (docs/deploy.md). Without it the real
+ * engine creates one at the runner's first connect but refuses actors for that name (400
+ * `no_runner_config_configured`) for 0.5 s to over 10 s after; a config PUT first is honoured at once. Just after
+ * the real engine starts, the PUT may be refused 400 `namespace.not_found` or 500 `core.internal_error` for a
+ * moment: retried within a bound. The dev engine needs no config.
+ */
+async function putRunnerConfig(engine: EngineUnderTest): Promise<void> {
+	if (engine.kind !== "rivet") return;
+	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
+	for (;;) {
+		const response = await engine.api(
+			`/runner-configs/${RUNNER_NAME}?namespace=default`,
+			{
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
+		);
+		const text = await response.text();
+		if (response.ok) return;
+		const settling =
+			response.status === 500 ||
+			text.includes('"group":"namespace","code":"not_found"');
+		if (!settling || Date.now() > deadline)
+			throw new Error(`PUT /runner-configs: ${response.status} ${text}`);
+		await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
+	}
+}
+
+/**
+ * Resolves once the engine lists a runner named RUNNER_NAME that takes actors. `start()` may resolve before the
+ * engine has the runner, and the real engine puts a sleep-policy actor created with no runner to sleep
+ * (`no_capacity`) instead of waiting for one.
+ */
+async function untilRunnerListed(engine: EngineUnderTest): Promise<void> {
+	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
+	for (;;) {
+		const response = await engine.api("/runners?namespace=default");
+		if (response.ok) {
+			const { runners } = (await response.json()) as {
+				runners: {
+					name: string;
+					drain_ts: number | null;
+					stop_ts: number | null;
+				}[];
+			};
+			if (
+				runners.some(
+					(r) =>
+						r.name === RUNNER_NAME && r.drain_ts === null && r.stop_ts === null,
+				)
+			)
+				return;
+		}
+		if (Date.now() > deadline)
+			throw new Error(`no runner ${RUNNER_NAME} listed by the engine`);
+		await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
+	}
+}
+
+/**
+ * POST /actors, retried while the engine answers 400 `no_runner_config_configured` (a runner config not yet
+ * visible, see putRunnerConfig). Just after the real engine starts it may also answer `namespace.not_found` for
+ * "default" once; retried the same way.
+ */
+export async function createActor(
+	engine: EngineUnderTest,
+	body: Record<string, unknown> = {},
+): Promise<string> {
+	const deadline = Date.now() + RUNNER_CONFIG_WITHIN_MS;
+	for (;;) {
+		const response = await engine.api("/actors?namespace=default", {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({
+				name: "echo",
+				runner_name_selector: RUNNER_NAME,
+				crash_policy: "sleep",
+				...body,
+			}),
+		});
+		const text = await response.text();
+		if (response.ok)
+			return (JSON.parse(text) as { actor: { actor_id: string } }).actor
+				.actor_id;
+		const settling =
+			text.includes("no_runner_config_configured") ||
+			text.includes('"group":"namespace","code":"not_found"');
+		if (!settling || Date.now() > deadline)
+			throw new Error(`POST /actors: ${response.status} ${text}`);
+		await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
+	}
+}
+
+/** Starts an engine of `kind` and a runner for each test, and closes everything after it. */
 export function useTunnelContext(
 	RunnerClass: TunnelRunnerClass,
 	overrides: Record<string, unknown> = {},
 	engineOptions: EngineOptions = {},
+	kind: EngineKind = "dev",
 ): () => TunnelContext {
 	let ctx: TunnelContext | undefined;
 	const clients: TestClient[] = [];
 	beforeEach(async () => {
-		const watch = watchActors();
 		const log = new ActorLog();
-		const engine = await startEngine({
-			port: 0,
-			onActorChange: watch.onActorChange,
-			...engineOptions,
-			gateway: { retryBaseDelayMs: 20, ...engineOptions.gateway },
+		const engine = await startEngineUnderTest(kind, {
+			dev: {
+				...engineOptions,
+				gateway: { retryBaseDelayMs: 20, ...engineOptions.gateway },
+			},
 		});
+		await putRunnerConfig(engine);
 		const runner = new RunnerClass(baseConfig(engine, log, overrides));
 		await runner.start();
+		await untilRunnerListed(engine);
 		const wsUrl = (path: string) => engine.url.replace("http", "ws") + path;
 		ctx = {
 			engine,
-			watch,
 			log,
 			runner,
 			wsUrl,
 			async actor(body = {}) {
-				const response = await fetch(`${engine.url}/actors?namespace=default`, {
-					method: "POST",
-					headers: { "content-type": "application/json" },
-					body: JSON.stringify({
-						name: "echo",
-						runner_name_selector: RUNNER_NAME,
-						...body,
-					}),
-				});
-				const { actor } = (await response.json()) as {
-					actor: { actor_id: string };
-				};
-				await watch.until(actor.actor_id, isRunning);
-				return actor.actor_id;
+				const actorId = await createActor(engine, body);
+				await engine.untilActor(actorId, isRunning);
+				return actorId;
 			},
 			client(path, protocols) {
 				const client = new TestClient(wsUrl(path), protocols);
@@ -235,14 +357,14 @@ export function useTunnelContext(
 				return client;
 			},
 		};
-	});
+	}, 60_000);
 	afterEach(async () => {
 		for (const client of clients.splice(0)) client.close();
 		if (!ctx) return;
 		await ctx.runner.shutdown(true);
 		await ctx.engine.close();
 		ctx = undefined;
-	});
+	}, 30_000);
 	return () => {
 		if (!ctx) throw new Error("no tunnel context");
 		return ctx;
@@ -250,14 +372,26 @@ export function useTunnelContext(
 }
 
 const text = (data: Buffer) => data.toString("utf8");
+const MiB = 1024 * 1024;
 
-/** The scenarios both runners must pass through our gateway. */
+/** The scenarios both runners must pass through the gateway of either engine. */
 export function describeTunnelScenarios(
 	label: string,
 	RunnerClass: TunnelRunnerClass,
+	kind: EngineKind = "dev",
 ): void {
 	describe(label, () => {
-		const ctx = useTunnelContext(RunnerClass);
+		describeGatewayScenarios(RunnerClass, kind);
+		describeHibernationScenarios(RunnerClass, kind);
+	});
+}
+
+function describeGatewayScenarios(
+	RunnerClass: TunnelRunnerClass,
+	kind: EngineKind,
+): void {
+	describe("HTTP and WebSocket", () => {
+		const ctx = useTunnelContext(RunnerClass, {}, {}, kind);
 
 		it("HTTP: methods, headers, query and bodies reach the actor by path", async () => {
 			const { engine, actor } = ctx();
@@ -300,6 +434,70 @@ export function describeTunnelScenarios(
 			expect(await response.text()).toBe("payload");
 		});
 
+		it("HTTP: header addressing routes only /request paths; elsewhere 404 guard.no_route", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			const headers = { "x-rivet-target": "actor", "x-rivet-actor": id };
+			const root = await fetch(`${engine.url}/request`, { headers });
+			expect(root.headers.get("x-path")).toBe("/request");
+			for (const path of ["/other/x", "/requests", "/"]) {
+				const response = await fetch(`${engine.url}${path}`, { headers });
+				expect(response.status).toBe(404);
+				expect(response.headers.get("x-rivet-error")).toBe("guard.no_route");
+			}
+		});
+
+		it("HTTP: a 20 MiB request body goes through and back; one byte more is refused 413", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			const body = new Uint8Array(20 * MiB);
+			body[0] = 1;
+			body[body.length - 1] = 2;
+			const ok = await fetch(`${engine.url}/gateway/${id}/echo`, {
+				method: "POST",
+				body,
+			});
+			expect(ok.status).toBe(200);
+			const echoed = new Uint8Array(await ok.arrayBuffer());
+			expect(echoed.byteLength).toBe(20 * MiB);
+			expect([echoed[0], echoed[echoed.length - 1]]).toEqual([1, 2]);
+			const tooBig = await fetch(`${engine.url}/gateway/${id}/echo`, {
+				method: "POST",
+				body: new Uint8Array(20 * MiB + 1),
+			});
+			expect(tooBig.status).toBe(413);
+			// dev engine differs: it names the error guard.request_body_too_large, see docs/engine.md
+			expect(tooBig.headers.get("x-rivet-error")).toBe(
+				kind === "rivet"
+					? "guard.invalid_request_body"
+					: "guard.request_body_too_large",
+			);
+		}, 60_000);
+
+		it("HTTP: repeated response headers are joined with ', '; only the last Set-Cookie survives", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			const response = await fetch(`${engine.url}/gateway/${id}/cookies`);
+			expect(response.headers.get("x-multi")).toBe("one, two");
+			expect(response.headers.getSetCookie()).toEqual(["b=2"]);
+		});
+
+		it("HTTP: an unknown actor is refused with a JSON error naming it in x-rivet-error", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			// Same shape as a real id (the real engine parses it), another actor.
+			const missing = `${id.slice(0, -6)}aaaaaa`;
+			const response = await fetch(`${engine.url}/gateway/${missing}/x`);
+			// dev engine differs: 404 actor.not_found where the real engine 2.3.19 answers 500 core.internal_error,
+			// see docs/engine.md
+			expect([response.status, response.headers.get("x-rivet-error")]).toEqual(
+				kind === "rivet"
+					? [500, "core.internal_error"]
+					: [404, "actor.not_found"],
+			);
+			expect(response.headers.get("content-type")).toMatch(/json/);
+		});
+
 		it("HTTP: a handler error is a 500 and the runner keeps serving", async () => {
 			const { engine, actor } = ctx();
 			const id = await actor();
@@ -310,10 +508,10 @@ export function describeTunnelScenarios(
 		});
 
 		it("HTTP: a sleeping actor is woken by a request", async () => {
-			const { engine, actor, runner, watch, log } = ctx();
+			const { engine, actor, runner, log } = ctx();
 			const id = await actor({ crash_policy: "sleep" });
 			runner.sleepActor(id);
-			await watch.until(id, isSleeping);
+			await engine.untilActor(id, isSleeping);
 			const response = await fetch(`${engine.url}/gateway/${id}/echo`, {
 				method: "POST",
 				body: "after sleep",
@@ -348,6 +546,34 @@ export function describeTunnelScenarios(
 			);
 		});
 
+		it("WebSocket: the gateway answers subprotocol rivet, so a client must offer it", async () => {
+			const { actor, client } = ctx();
+			const id = await actor();
+			const offeredNone = client(`/gateway/${id}/ws`, []);
+			const targetOnly = client("/ws", [
+				"rivet_target.actor",
+				`rivet_actor.${id}`,
+			]);
+			if (kind === "rivet") {
+				// The real engine answers `rivet` whatever was offered; ws aborts a handshake answered with an
+				// unoffered subprotocol.
+				await expect(offeredNone.opened).rejects.toThrow(
+					/subprotocol but none was requested/,
+				);
+				await expect(targetOnly.opened).rejects.toThrow(/invalid subprotocol/);
+				await Promise.all([offeredNone.closed, targetOnly.closed]);
+			} else {
+				// dev engine differs: it answers no subprotocol when none was offered and the first offered one
+				// otherwise, see docs/engine.md
+				await offeredNone.opened;
+				await targetOnly.opened;
+				expect([offeredNone.ws.protocol, targetOnly.ws.protocol]).toEqual([
+					"",
+					"rivet_target.actor",
+				]);
+			}
+		});
+
 		it("WebSocket: close codes travel both ways", async () => {
 			const { actor, client, log } = ctx();
 			const id = await actor();
@@ -371,30 +597,238 @@ export function describeTunnelScenarios(
 			);
 		});
 
-		it("WebSocket: 1,000 messages arrive in order", async () => {
+		it("WebSocket: a burst of messages arrives in order", async () => {
 			const { actor, client } = ctx();
 			const id = await actor();
+			// The real engine's gateway is CPU-bound here (~1 s per 250 echoed messages on 2 cores): a smaller burst.
+			const count = kind === "rivet" ? 250 : 1000;
 			const socket = client(`/gateway/${id}/ws`);
 			await socket.opened;
-			for (let i = 0; i < 1000; i++) socket.ws.send(`m${i}`);
-			await socket.received(1000);
+			for (let i = 0; i < count; i++) socket.ws.send(`m${i}`);
+			await socket.received(count);
 			expect(socket.messages.map((m) => text(m.data))).toEqual(
-				Array.from({ length: 1000 }, (_, i) => `m${i}`),
+				Array.from({ length: count }, (_, i) => `m${i}`),
 			);
 		});
 
-		it("WebSocket: stopping the actor closes a client socket 1000 actor.stopped", async () => {
-			const { actor, client, engine } = ctx();
+		it("WebSocket: destroying the actor closes the actor's socket 1000 actor.stopped; the client's per engine", async () => {
+			const { actor, client, engine, log } = ctx();
 			const id = await actor();
 			const socket = client(`/gateway/${id}/ws`);
 			await socket.opened;
-			await fetch(`${engine.url}/actors/${id}?namespace=default`, {
+			const destroyed = await engine.api(`/actors/${id}?namespace=default`, {
 				method: "DELETE",
 			});
-			expect(await socket.closed).toEqual({
-				code: 1000,
-				reason: "actor.stopped",
+			expect(destroyed.status).toBe(200);
+			await log.until("the actor's socket closed", () => log.closes.length > 0);
+			expect(log.closes).toEqual([{ code: 1000, reason: "actor.stopped" }]);
+			if (kind === "rivet") {
+				// Real engine 2.3.19: guard keeps the client socket open after its actor is destroyed (seen open
+				// > 10 s, messages sent on it answered by nothing). The dev engine closes it, see docs/engine.md.
+				await engine.untilActor(id, isDestroyed);
+				expect(socket.ws.readyState).toBe(WebSocket.OPEN);
+			} else {
+				expect(await socket.closed).toEqual({
+					code: 1000,
+					reason: "actor.stopped",
+				});
+			}
+		});
+	});
+}
+
+/** What a hibernating actor keeps across sleeps (a real actor would keep it in KV), and what it saw. */
+export class HibernationLog extends Recorder {
+	readonly persisted = new Map<string, HibernatingWebSocketMetadata>();
+	readonly received: string[] = [];
+	readonly acked: number[] = [];
+	readonly starts: string[] = [];
+	readonly stops: string[] = [];
+	/** One entry per socket handed back to the actor at a start (`isRestoring`). */
+	readonly restores: string[] = [];
+	readonly closes: string[] = [];
+	runner: HibernationRunner | undefined;
+}
+
+/** What both runners offer a hibernating actor. */
+export interface HibernationRunner extends TunnelRunner {
+	restoreHibernatingRequests(
+		actorId: string,
+		entries: HibernatingWebSocketMetadata[],
+	): Promise<void>;
+	sendHibernatableWebSocketMessageAck(
+		gatewayId: ArrayBuffer,
+		requestId: ArrayBuffer,
+		index: number,
+	): void;
+}
+
+const hex = (id: ArrayBuffer) => Buffer.from(id).toString("hex");
+
+/**
+ * An actor whose sockets hibernate: it persists each socket's metadata, restores them all at start, acks every
+ * message except those starting `noack:`, echoes `echo:<message>`, and says `restored` on a restored socket.
+ */
+export function hibernatingActor(log: HibernationLog) {
+	return {
+		hibernatableWebSocket: { canHibernate: () => true },
+		onActorStart: async (actorId: string) => {
+			log.record(() => log.starts.push(actorId));
+			await log.runner?.restoreHibernatingRequests(actorId, [
+				...log.persisted.values(),
+			]);
+		},
+		onActorStop: async (actorId: string) => {
+			log.record(() => log.stops.push(actorId));
+		},
+		websocket: async (
+			runner: HibernationRunner,
+			_actorId: string,
+			ws: ActorSocket,
+			gatewayId: ArrayBuffer,
+			requestId: ArrayBuffer,
+			_request: Request,
+			path: string,
+			headers: Record<string, string>,
+			_isHibernatable: boolean,
+			isRestoring: boolean,
+		) => {
+			const key = hex(requestId);
+			if (isRestoring) log.record(() => log.restores.push(key));
+			else
+				log.persisted.set(key, {
+					gatewayId,
+					requestId,
+					clientMessageIndex: 0,
+					serverMessageIndex: 0,
+					path,
+					headers,
+				});
+			ws.addEventListener("message", (event) => {
+				const data = event.data as string;
+				const index = (event as unknown as { rivetMessageIndex: number })
+					.rivetMessageIndex;
+				log.record(() => log.received.push(data));
+				if (!data.startsWith("noack:")) {
+					const meta = log.persisted.get(key);
+					if (meta) meta.serverMessageIndex = index;
+					runner.sendHibernatableWebSocketMessageAck(
+						gatewayId,
+						requestId,
+						index,
+					);
+					log.acked.push(index);
+				}
+				ws.send(`echo:${data}`);
 			});
+			ws.addEventListener("close", (event) => {
+				log.record(() => {
+					log.persisted.delete(key);
+					log.closes.push(`${event.code} ${event.reason}`);
+				});
+			});
+			if (isRestoring) ws.send("restored");
+		},
+	};
+}
+
+/** Hibernatable WebSockets: the actor sleeps while its client stays connected, and wakes for it. */
+function describeHibernationScenarios(
+	RunnerClass: TunnelRunnerClass,
+	kind: EngineKind,
+): void {
+	describe("hibernatable WebSockets across an actor sleep", () => {
+		const log = new HibernationLog();
+		const ctx = useTunnelContext(
+			RunnerClass,
+			hibernatingActor(log),
+			{ gateway: { hibernationAckTimeoutMs: 5_000 } },
+			kind,
+		);
+		beforeEach(() => {
+			log.persisted.clear();
+			log.received.length = 0;
+			log.acked.length = 0;
+			log.starts.length = 0;
+			log.stops.length = 0;
+			log.restores.length = 0;
+			log.closes.length = 0;
+			log.runner = ctx().runner as HibernationRunner;
+		});
+
+		/** A sleep-policy actor whose socket sent `messages` (each echoed), then the actor put to sleep. */
+		async function socketOfSleepingActor(messages: string[]) {
+			const { actor, client, runner, engine } = ctx();
+			const id = await actor({ crash_policy: "sleep" });
+			const socket = client(`/gateway/${id}/hws`);
+			await socket.opened;
+			for (const message of messages) socket.ws.send(message);
+			await socket.received(messages.length);
+			runner.sleepActor(id);
+			// Both: the engine shows it asleep (set as soon as the engine takes the sleep intent) and the runner
+			// has stopped it (until then the real engine still delivers messages to the running actor).
+			await engine.untilActor(id, isSleeping);
+			await log.until("the actor stopped", () => log.stops.includes(id));
+			return { id, socket };
+		}
+
+		it("the actor sleeps, the client stays, a message wakes it: nothing lost or duplicated, acks sent", async () => {
+			const { id, socket } = await socketOfSleepingActor(["a", "b"]);
+			expect(socket.ws.readyState).toBe(WebSocket.OPEN);
+			socket.ws.send("c");
+			socket.ws.send("d");
+			await socket.receivedText("echo:d");
+			expect(log.starts).toEqual([id, id]);
+			expect(log.restores).toHaveLength(1);
+			expect(log.received).toEqual(["a", "b", "c", "d"]);
+			expect(log.acked).toEqual([1, 2, 3, 4]);
+			expect(socket.texts().filter((t) => t !== "restored")).toEqual([
+				"echo:a",
+				"echo:b",
+				"echo:c",
+				"echo:d",
+			]);
+			// The actor's push while restoring (`restored`): the dev engine holds it for the client; the real
+			// engine 2.3.19 drops what the actor sends before its gateway re-attaches the socket (a race, seen
+			// either way), see docs/engine.md.
+			if (kind === "dev") expect(socket.texts()[2]).toBe("restored");
+		});
+
+		it("woken by something else (HTTP), the actor restores the socket and it carries messages again", async () => {
+			const { engine } = ctx();
+			const { id, socket } = await socketOfSleepingActor(["a"]);
+			expect((await fetch(`${engine.url}/gateway/${id}/echo`)).status).toBe(
+				200,
+			);
+			await log.until("the socket restored", () => log.restores.length === 1);
+			// Dev engine: the push made while restoring reaches the client at once (dropped by the real engine's
+			// gateway when it races its re-attach, see above).
+			if (kind === "dev") await socket.receivedText("restored");
+			socket.ws.send("b");
+			await socket.receivedText("echo:b");
+			expect(log.received).toEqual(["a", "b"]);
+		});
+
+		it("a client that leaves while the actor sleeps wakes it; the actor hears the close (dev) or stale metadata (real)", async () => {
+			const { id, socket } = await socketOfSleepingActor(["a"]);
+			socket.ws.close(4100, "bye");
+			await log.until("the actor heard the close", () => log.closes.length > 0);
+			expect(log.starts).toEqual([id, id]);
+			// The real engine 2.3.19 wakes the actor without the socket in StartActor's hibernating requests (and
+			// its close arrives for a request the runner no longer has): the runner closes the persisted socket
+			// `1000 ws.stale_metadata`. The dev engine restores it and delivers the client's close, see
+			// docs/engine.md.
+			expect(log.closes).toEqual([
+				kind === "rivet" ? "1000 ws.stale_metadata" : "4100 bye",
+			]);
+			expect(log.persisted.size).toBe(0);
+		});
+
+		it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {
+			const { socket } = await socketOfSleepingActor(["kept", "noack:x"]);
+			socket.ws.send("y");
+			await socket.receivedText("echo:y");
+			expect(log.received).toEqual(["kept", "noack:x", "noack:x", "y"]);
 		});
 	});
 }
