@@ -58,7 +58,7 @@ export class ActorSocket extends ReconnectingWebSocket {
 	readonly #limit: { messages: number; bytes: number };
 	#buffer: SocketMessage[] = [];
 	#bufferedBytes = 0;
-	#lastDecision: CloseDecision | undefined;
+	#lastDecision: (CloseDecision & { code: number; reason: string }) | undefined;
 	#dispatchingOpen = false;
 	#ending: SocketEnding | undefined;
 	#resolveEnded: (ending: SocketEnding) => void = () => {};
@@ -149,19 +149,20 @@ export class ActorSocket extends ReconnectingWebSocket {
 				this.#flush();
 			}
 		}
-		// Decided before the close listeners run, so they see `ending` set.
+		// Decided before the close listeners run, so they see `ending` set. The code and reason are the ones the
+		// decision saw: on Node, partysocket's clone of the event says 1999 / "unknown reason" for none.
 		if (event.type === "close") {
 			const decision = this.#lastDecision;
-			if (decision?.action === "end" && !this.#ending) {
-				const close = event as CloseEvent;
-				this.#end(close.code, close.reason ?? "", decision.why);
-			}
+			if (decision?.action === "end" && !this.#ending)
+				this.#end(decision.code, decision.reason, decision.why);
 		}
 		return super.dispatchEvent(event);
 	}
 
 	#decide(event: { code: number; reason?: string }): boolean {
-		this.#lastDecision = decideOnClose(event.code, event.reason ?? "");
+		const code = event.code;
+		const reason = event.reason ?? "";
+		this.#lastDecision = { ...decideOnClose(code, reason), code, reason };
 		return this.#lastDecision.action === "reconnect";
 	}
 

@@ -35,7 +35,7 @@ async function server(onConnection: (ws: WebSocket, index: number) => void) {
 		for (const w of waiters.filter((w) => count >= w.n)) w.resolve();
 	});
 	const address = wss.address();
-	const port = typeof address === "object" ? address.port : 0;
+	const port = typeof address === "object" && address ? address.port : 0;
 	return {
 		url: `ws://127.0.0.1:${port}/`,
 		/** Resolves once `n` connections have arrived. */
