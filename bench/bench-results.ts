@@ -89,6 +89,9 @@ export interface RealEngineFigure {
 	webSocketMessagesPerSec: SampleSummary;
 	actorStarts: number;
 	actorStartsPerSec: SampleSummary;
+	/** Creates the API refused or left unanswered (10 s) over all rounds, by kind; the rate counts the others. */
+	actorStartsFailed: number;
+	actorStartFailures: Record<string, number>;
 }
 
 /** The "engine" scenario: through a real Rivet Engine's gateway and API, runner in a child process. */

@@ -40,7 +40,7 @@ export interface RealEngineFigures {
 	/** One per concurrency level; null where that measurement failed. */
 	http: (RealEngineHttp | null)[];
 	webSocketMessagesPerSec: number | null;
-	actorStartsPerSec: number | null;
+	actorStarts: RealEngineStarts | null;
 	/** What failed ("http c=64: …"); the other figures still count. */
 	errors: string[];
 }
@@ -174,13 +174,23 @@ function cpuMs(pid: number | undefined): number | null {
 /** A create through the API is bounded: the engine can leave one unanswered under load. */
 const CREATE_TIMEOUT_MS = 30_000;
 
+/** The API answered a create with an error status. */
+class CreateRefused extends Error {
+	readonly status: number;
+	constructor(status: number, body: string) {
+		super(`POST /actors: ${status} ${body.slice(0, 200)}`);
+		this.status = status;
+	}
+}
+
 async function createActor(
 	engine: RivetEngine,
 	runnerName: string,
+	timeoutMs = CREATE_TIMEOUT_MS,
 ): Promise<string> {
 	const response = await fetch(`${engine.url}/actors?namespace=default`, {
 		method: "POST",
-		signal: AbortSignal.timeout(CREATE_TIMEOUT_MS),
+		signal: AbortSignal.timeout(timeoutMs),
 		headers: { "content-type": "application/json" },
 		body: JSON.stringify({
 			name: "bench",
@@ -189,8 +199,7 @@ async function createActor(
 		}),
 	});
 	const text = await response.text();
-	if (!response.ok)
-		throw new Error(`POST /actors: ${response.status} ${text.slice(0, 200)}`);
+	if (!response.ok) throw new CreateRefused(response.status, text);
 	return (JSON.parse(text) as { actor: { actor_id: string } }).actor.actor_id;
 }
 
@@ -470,26 +479,61 @@ async function measureWebSocketThrough(
 	}
 }
 
-/** `count` actors created through the API, CREATE_CONCURRENCY at a time, timed until all started in the runner. */
+/** A create during the measurement that takes longer counts as failed ("timeout"); the others go on. */
+const MEASURED_CREATE_TIMEOUT_MS = 10_000;
+
+export interface RealEngineStarts {
+	/** Starts per second of the actors whose create the API answered. */
+	perSec: number;
+	/** Creates the API refused or left unanswered, by kind ("500", "timeout"): counted, never dropped. */
+	failures: Record<string, number>;
+}
+
+/**
+ * `count` actors created through the API, CREATE_CONCURRENCY at a time, timed until every actor whose create was
+ * answered has started in the runner.
+ */
 async function measureActorStarts(
 	engine: RivetEngine,
 	runner: RunnerProcess,
 	runnerName: string,
 	count: number,
 	timeoutMs: number,
-): Promise<number> {
+): Promise<RealEngineStarts> {
 	const before = runner.started;
 	const start = performance.now();
 	let next = 0;
+	let created = 0;
+	const failures: Record<string, number> = {};
 	const creator = async () => {
 		while (next < count) {
 			next++;
-			await createActor(engine, runnerName);
+			try {
+				await createActor(engine, runnerName, MEASURED_CREATE_TIMEOUT_MS);
+				created++;
+			} catch (error) {
+				const kind =
+					error instanceof CreateRefused
+						? String(error.status)
+						: error instanceof Error && error.name === "TimeoutError"
+							? "timeout"
+							: String(error);
+				failures[kind] = (failures[kind] ?? 0) + 1;
+			}
 		}
 	};
 	await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, creator));
-	await runner.waitForStarts(before + count, timeoutMs);
-	return (count * 1000) / (performance.now() - start);
+	if (created === 0)
+		throw new Error(
+			`every create failed (${Object.entries(failures)
+				.map(([kind, n]) => `${n}× ${kind}`)
+				.join(", ")})`,
+		);
+	await runner.waitForStarts(before + created, timeoutMs);
+	return {
+		perSec: (created * 1000) / (performance.now() - start),
+		failures,
+	};
 }
 
 /** Every real-engine figure of one runner kind, on an engine of its own (fresh state, same config). */
@@ -540,10 +584,10 @@ export async function measureRealEngine(
 		const webSocketMessagesPerSec = await part("websocket", () =>
 			measureWebSocketThrough(engine, actorId, c.webSocketMessages, timeoutMs),
 		);
-		const actorStartsPerSec = await part("actor starts", () =>
+		const actorStarts = await part("actor starts", () =>
 			measureActorStarts(engine, runner, runnerName, c.actorStarts, timeoutMs),
 		);
-		return { http, webSocketMessagesPerSec, actorStartsPerSec, errors };
+		return { http, webSocketMessagesPerSec, actorStarts, errors };
 	} finally {
 		await runner.stop();
 		await engine.close();

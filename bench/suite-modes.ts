@@ -98,9 +98,9 @@ export const MODES: Record<ModeName, Mode> = {
 		engine: {
 			setups: ["default", "tuned"],
 			rounds: 2,
-			httpSeconds: 5,
-			webSocketMessages: 2000,
-			actorStarts: 20,
+			httpSeconds: 4,
+			webSocketMessages: 1500,
+			actorStarts: 16,
 		},
 		timeoutMs: 120_000,
 	},

@@ -186,12 +186,8 @@ async function runRound(
 				`  ${label} reconnect ${kind.name}: ${(r ?? []).map((ms) => fmt(ms, "ms")).join(", ") || "failed"}`,
 			);
 		}
-	if (only.has("engine") && round <= mode.engine.rounds) {
-		// The order flips every round, so that neither runner always runs on a machine just left by the other.
-		const engineKinds = realEngineKinds(kinds);
-		if (round % 2 === 0) engineKinds.reverse();
-		await runEngineRound(mode, engineKinds, s, label);
-	}
+	if (only.has("engine") && round <= mode.engine.rounds)
+		await runEngineRound(mode, realEngineKinds(kinds), s, label, round);
 }
 
 /** The runners the engine scenario compares: ours and R (the floor speaks too little of the protocol for it). */
@@ -205,10 +201,12 @@ async function runEngineRound(
 	kinds: RunnerKind[],
 	s: Samples,
 	label: string,
+	round: number,
 ): Promise<void> {
 	const e = mode.engine;
-	for (const setup of e.setups)
-		for (const kind of kinds) {
+	// The order flips with every setup and every round, so that neither runner is always the first to run.
+	for (const [i, setup] of e.setups.entries())
+		for (const kind of (round + i) % 2 === 1 ? kinds : [...kinds].reverse()) {
 			const key = `engine:${setup}:${kind.name}`;
 			const what = `engine ${setup} ${kind.name}`;
 			const r = await attempt(s, what, () =>
@@ -242,9 +240,21 @@ async function runEngineRound(
 				return `c=${concurrency} ${fmt(h?.requestsPerSec, "req/s")} p50 ${fmt(p?.p50, "ms")} p99 ${fmt(p?.p99, "ms")}${failures ? ` (failed: ${failures})` : ""}, CPU/req engine ${fmt(h?.engineCpuMsPerRequest, "ms")} runner ${fmt(h?.runnerCpuMsPerRequest, "ms")}`;
 			});
 			s.push(`${key}:ws`, r?.webSocketMessagesPerSec ?? null);
-			s.push(`${key}:starts`, r?.actorStartsPerSec ?? null);
+			const startFailures = r?.actorStarts?.failures ?? {};
+			s.push(`${key}:starts`, r?.actorStarts?.perSec ?? null);
+			s.push(
+				`${key}:startsFailed`,
+				Object.values(startFailures).reduce((a, b) => a + b, 0),
+			);
+			s.addFailures(`${key}:starts`, startFailures);
 			console.log(
-				`  ${label} ${what}: ${http.join("; ")}; websocket ${fmt(r?.webSocketMessagesPerSec, "msg/s")}; ${fmt(r?.actorStartsPerSec, "starts/s")}`,
+				`  ${label} ${what}: ${http.join("; ")}; websocket ${fmt(r?.webSocketMessagesPerSec, "msg/s")}; ${fmt(r?.actorStarts?.perSec, "starts/s")}${
+					Object.keys(startFailures).length > 0
+						? ` (failed creates: ${Object.entries(startFailures)
+								.map(([kind, n]) => `${n}× ${kind}`)
+								.join(", ")})`
+						: ""
+				}`,
 			);
 		}
 }
@@ -341,6 +351,8 @@ function collectRealEngine(
 					webSocketMessagesPerSec: s.summary(`${key}:ws`),
 					actorStarts: e.actorStarts,
 					actorStartsPerSec: s.summary(`${key}:starts`),
+					actorStartsFailed: s.total(`${key}:startsFailed`),
+					actorStartFailures: s.failures.get(`${key}:starts`) ?? {},
 				};
 			}),
 		),
