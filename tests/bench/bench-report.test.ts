@@ -246,7 +246,7 @@ describe("BENCHMARKS.md", () => {
 		);
 		// A failed create is counted beside the rate of the others; a round with no rate at all says so.
 		expect(md).toMatch(
-			/actor starts through the API, 20 at 2 in flight \(starts\/s\) \| – \| 5\.00 \| timeout ×1 \|  \| \*\*1\*\* of 20 \(timeout: 1\) · 0 \|/,
+			/actor starts through the API, 20 at 2 in flight \(starts\/s\) \| – \| 5\.00 \| timeout ×1 \| {2}\| \*\*1\*\* of 20 \(timeout: 1\) · 0 \|/,
 		);
 		// c=1: 20 ms end to end, of which the engine is on a CPU 16 ms and the runner 2 ms.
 		expect(md).toContain(
