@@ -27,7 +27,7 @@ export interface ApiRouteContext extends HttpApiContext {
  * Paths the real engine routes, with the methods each takes: any other method is `405` with `allow` and no body,
  * as axum answers. GET routes take HEAD too.
  */
-const ROUTE_METHODS: [RegExp, string][] = [
+export const ROUTE_METHODS: [RegExp, string][] = [
 	[/^\/actors\/?$/, "GET,HEAD,POST,PUT"],
 	[/^\/actors\/names\/?$/, "GET,HEAD"],
 	[/^\/actors\/[^/]+\/?$/, "DELETE"],

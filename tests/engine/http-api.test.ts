@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ROUTE_METHODS } from "../../src/engine/http-api.ts";
+import { newRivetId } from "../../src/engine/ids.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { RawRunner, running } from "./raw-runner.ts";
 
@@ -385,5 +388,52 @@ describe("token", () => {
 		} finally {
 			await guarded.close();
 		}
+	});
+});
+
+describe("docs/engine.md", () => {
+	/** `METHOD /path` of every row of the route table, with its placeholders filled in. */
+	function documentedRoutes(): { method: string; path: string }[] {
+		const docs = readFileSync(
+			new URL("../../docs/engine.md", import.meta.url),
+			"utf8",
+		);
+		const section = docs.split("## HTTP API")[1]?.split("\n## ")[0] ?? "";
+		const unknownActor = newRivetId();
+		return [
+			...section.matchAll(/^\| `(GET|POST|PUT|DELETE) (\/[^?` ]*)/gm),
+		].map(([, method, template]) => ({
+			method: method as string,
+			path: (template as string)
+				.replace("{id}", unknownActor)
+				.replace("{name}", "r")
+				.replace("{base64 key}", "eA=="),
+		}));
+	}
+
+	it("lists every route the code has, and each listed route is one", async () => {
+		const routes = documentedRoutes();
+		expect(routes.length).toBeGreaterThan(15);
+		for (const { method, path } of routes) {
+			const response = await api(`${path}?namespace=default`, {
+				method,
+				headers: { "content-type": "application/json" },
+				body: method === "GET" || method === "DELETE" ? undefined : "{}",
+			});
+			const body = response.headers.get("content-type")?.includes("json")
+				? ((await response.json()) as { group?: string })
+				: {};
+			expect(
+				[response.status, body.group],
+				`${method} ${path} is routed`,
+			).not.toEqual([404, "api"]);
+			expect(response.status, `${method} ${path} is routed`).not.toBe(405);
+		}
+		for (const [pattern, methods] of ROUTE_METHODS)
+			for (const method of methods.split(",").filter((m) => m !== "HEAD"))
+				expect(
+					routes.some((r) => r.method === method && pattern.test(r.path)),
+					`docs list ${method} ${pattern}`,
+				).toBe(true);
 	});
 });
