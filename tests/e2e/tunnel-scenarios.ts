@@ -8,7 +8,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RawData, WebSocket } from "ws";
-import type { HibernatingWebSocketMetadata } from "../../src/core/index.ts";
+import {
+	type HibernatingWebSocketMetadata,
+	Runner as OurRunner,
+} from "../../src/core/index.ts";
 import type { EngineOptions } from "../../src/engine/index.ts";
 import {
 	type EngineKind,
@@ -70,6 +73,10 @@ export function tunnelHandlers(log: ActorLog) {
 				headers.append("x-multi", "two");
 				return new Response("cookies", { headers });
 			}
+			if (url.pathname.endsWith("/headers"))
+				return Response.json(Object.fromEntries(request.headers));
+			if (url.pathname === "/sized")
+				return new Response(new Uint8Array(Number(url.searchParams.get("n"))));
 			const body = new Uint8Array(await request.arrayBuffer());
 			return new Response(body.byteLength > 0 ? body : null, {
 				status: url.pathname === "/created" ? 201 : 200,
@@ -89,6 +96,17 @@ export function tunnelHandlers(log: ActorLog) {
 		): Promise<void> => {
 			ws.addEventListener("message", (event) => {
 				const data = event.data as string | ArrayBuffer;
+				if (typeof data === "string" && data.startsWith("sized:")) {
+					// The actor sends n bytes; a refusal by the runner is reported back as text.
+					try {
+						ws.send(new Uint8Array(Number(data.slice(6))));
+					} catch (error) {
+						ws.send(
+							`refused:${(error as Error).name}:${(error as Error).message}`,
+						);
+					}
+					return;
+				}
 				if (typeof data === "string" && data.startsWith("close:")) {
 					const [, code, reason] = data.split(":");
 					ws.close(Number(code), reason);
@@ -390,6 +408,7 @@ function describeGatewayScenarios(
 	RunnerClass: TunnelRunnerClass,
 	kind: EngineKind,
 ): void {
+	const ours = RunnerClass === (OurRunner as unknown);
 	describe("HTTP and WebSocket", () => {
 		const ctx = useTunnelContext(RunnerClass, {}, {}, kind);
 
@@ -474,6 +493,50 @@ function describeGatewayScenarios(
 			);
 		}, 60_000);
 
+		it("HTTP: a response body past 20 MiB is refused by the runner with a 500, and it keeps serving", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			const tooBig = await fetch(
+				`${engine.url}/gateway/${id}/sized?n=${20 * MiB + 1}`,
+			);
+			expect(tooBig.status).toBe(500);
+			// Ours names the refusal; R answers a bare "Internal Server Error" (it throws inside its send and the
+			// catch-all answers). Neither sends the body, which would make the engine drop the runner socket.
+			expect(await tooBig.text()).toBe(
+				ours ? "Response body too large" : "Internal Server Error",
+			);
+			const after = await fetch(`${engine.url}/gateway/${id}/echo`);
+			expect(after.status).toBe(200);
+		});
+
+		it("HTTP: the actor sees the client's request headers (both engines pass the same set) plus x-rivet-ray-id", async () => {
+			const { engine, actor } = ctx();
+			const id = await actor();
+			const sent = {
+				"x-test": "t",
+				cookie: "c=1",
+				authorization: "Bearer x",
+				"x-forwarded-for": "1.2.3.4",
+				"user-agent": "tunnel-test",
+				"x-rivet-custom": "kept",
+			};
+			const byPath = await fetch(`${engine.url}/gateway/${id}/headers`, {
+				headers: sent,
+			});
+			const seen = (await byPath.json()) as Record<string, string>;
+			expect(seen).toMatchObject(sent);
+			expect(seen["x-rivet-ray-id"]).toMatch(/^[0-9a-z]{30}$/);
+			expect(seen.host).toBe(new URL(engine.url).host);
+			const byHeader = await fetch(`${engine.url}/request/headers`, {
+				headers: { "x-rivet-target": "actor", "x-rivet-actor": id },
+			});
+			const seenByHeader = (await byHeader.json()) as Record<string, string>;
+			expect([
+				seenByHeader["x-rivet-target"],
+				seenByHeader["x-rivet-actor"],
+			]).toEqual(["actor", id]);
+		});
+
 		it("HTTP: repeated response headers are joined with ', '; only the last Set-Cookie survives", async () => {
 			const { engine, actor } = ctx();
 			const id = await actor();
@@ -545,6 +608,37 @@ function describeGatewayScenarios(
 				"via subprotocol",
 			);
 		});
+
+		it("WebSocket: messages to the 20 MiB edge both ways; past it the actor's send throws, the client's per engine", async () => {
+			const { actor, client } = ctx();
+			const id = await actor();
+			const socket = client(`/gateway/${id}/ws`);
+			await socket.opened;
+			const edge = new Uint8Array(20 * MiB);
+			edge[edge.length - 1] = 7;
+			socket.ws.send(edge);
+			socket.ws.send(`sized:${20 * MiB + 1}`);
+			await socket.received(2, 30_000);
+			expect(socket.messages[0]?.data.byteLength).toBe(20 * MiB);
+			expect(socket.messages[0]?.data[20 * MiB - 1]).toBe(7);
+			// Ours throws a typed error that says what to do; R throws a plain Error.
+			expect(text(socket.messages[1]?.data as Buffer)).toBe(
+				ours
+					? "refused:TunnelMessageTooLargeError:A WebSocket message of 20971521 bytes exceeds the tunnel limit of 20971520 bytes; it was not sent. Split it into smaller messages."
+					: "refused:Error:WebSocket message too large",
+			);
+			socket.ws.send(new Uint8Array(20 * MiB + 1));
+			socket.ws.send("after");
+			if (kind === "rivet") {
+				// Real engine 2.3.19: the oversized client message is dropped without a word and the socket carries
+				// on (the next message is the next echo). The dev engine closes 1009, see docs/engine.md.
+				await socket.received(3);
+				expect(text(socket.messages[2]?.data as Buffer)).toBe("after");
+			} else {
+				expect(await socket.closed).toEqual({ code: 1009, reason: "" });
+				expect(socket.messages).toHaveLength(2);
+			}
+		}, 60_000);
 
 		it("WebSocket: the gateway answers subprotocol rivet, so a client must offer it", async () => {
 			const { actor, client } = ctx();
@@ -809,19 +903,35 @@ function describeHibernationScenarios(
 			expect(log.received).toEqual(["a", "b"]);
 		});
 
-		it("a client that leaves while the actor sleeps wakes it; the actor hears the close (dev) or stale metadata (real)", async () => {
+		it("a client that leaves while the actor sleeps: the actor hears its close (dev); not on the real engine", async () => {
+			const { engine } = ctx();
 			const { id, socket } = await socketOfSleepingActor(["a"]);
 			socket.ws.close(4100, "bye");
-			await log.until("the actor heard the close", () => log.closes.length > 0);
+			if (kind === "dev") {
+				// The dev engine wakes the actor, restores the socket and delivers the client's close.
+				await log.until(
+					"the actor heard the close",
+					() => log.closes.length > 0,
+				);
+				expect(log.starts).toEqual([id, id]);
+				expect(log.closes).toEqual(["4100 bye"]);
+				expect(log.persisted.size).toBe(0);
+				return;
+			}
+			// Real engine 2.3.19: a close while its gateway holds the socket hibernating ends the hibernation and
+			// deletes the socket's hibernating entry; the close itself goes nowhere, and whether it also wakes the
+			// actor depends on timing. At the actor's next start (forced here by a request; the start, restore
+			// included, is over when the request is answered) either StartActor no longer lists the socket and the
+			// runner closes the persisted one `1000 ws.stale_metadata`, or the delete lost the race and the actor
+			// restores a socket whose client is gone, told nothing. Both seen; the client's 4100 never arrives.
+			// See docs/engine.md.
+			await socket.closed;
+			expect((await fetch(`${engine.url}/gateway/${id}/echo`)).status).toBe(
+				200,
+			);
 			expect(log.starts).toEqual([id, id]);
-			// The real engine 2.3.19 wakes the actor without the socket in StartActor's hibernating requests (and
-			// its close arrives for a request the runner no longer has): the runner closes the persisted socket
-			// `1000 ws.stale_metadata`. The dev engine restores it and delivers the client's close, see
-			// docs/engine.md.
-			expect(log.closes).toEqual([
-				kind === "rivet" ? "1000 ws.stale_metadata" : "4100 bye",
-			]);
-			expect(log.persisted.size).toBe(0);
+			expect(log.restores).toHaveLength(1);
+			expect([[], ["1000 ws.stale_metadata"]]).toContainEqual(log.closes);
 		});
 
 		it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {
