@@ -109,7 +109,8 @@ export function tunnelHandlers(log: ActorLog) {
 				}
 				if (typeof data === "string" && data.startsWith("close:")) {
 					const [, code, reason] = data.split(":");
-					ws.close(Number(code), reason);
+					if (code === "") ws.close();
+					else ws.close(Number(code), reason);
 					return;
 				}
 				ws.send(data);
@@ -545,8 +546,8 @@ function describeGatewayScenarios(
 			expect(response.headers.getSetCookie()).toEqual(["b=2"]);
 		});
 
-		it("HTTP: an unknown actor is refused with a JSON error naming it in x-rivet-error", async () => {
-			const { engine, actor } = ctx();
+		it("HTTP and WebSocket: an unknown actor is refused, the error named in x-rivet-error or the close reason", async () => {
+			const { engine, actor, client } = ctx();
 			const id = await actor();
 			// Same shape as a real id (the real engine parses it), another actor.
 			const missing = `${id.slice(0, -6)}aaaaaa`;
@@ -559,6 +560,14 @@ function describeGatewayScenarios(
 					: [404, "actor.not_found"],
 			);
 			expect(response.headers.get("content-type")).toMatch(/json/);
+			// Over WebSocket the gateway accepts, then closes 1011 with the same error and a ray id.
+			const closed = await client(`/gateway/${missing}/ws`).closed;
+			expect(closed.code).toBe(1011);
+			expect(closed.reason).toMatch(
+				kind === "rivet"
+					? /^core\.internal_error#[0-9a-z]{30}$/
+					: /^actor\.not_found#[0-9a-z]{30}$/,
+			);
 		});
 
 		it("HTTP: a handler error is a 500 and the runner keeps serving", async () => {
@@ -689,6 +698,61 @@ function describeGatewayScenarios(
 			expect(log.closes.find((c) => c.code === 4002)?.reason).toBe(
 				"bye from client",
 			);
+		});
+
+		it("WebSocket: a close without a code, both ways", async () => {
+			const { actor, client, log } = ctx();
+			const id = await actor();
+			const fromActor = client(`/gateway/${id}/ws`);
+			await fromActor.opened;
+			fromActor.ws.send("close::");
+			// Ours sends the gateway no code (as the WHATWG close() does), and both engines then close the client
+			// 1000 ws.closed; R fills in 1000 itself, which the engines pass on with an empty reason.
+			expect(await fromActor.closed).toEqual(
+				ours ? { code: 1000, reason: "ws.closed" } : { code: 1000, reason: "" },
+			);
+			const fromClient = client(`/gateway/${id}/ws`);
+			await fromClient.opened;
+			fromClient.ws.send("ping");
+			await fromClient.received(1);
+			fromClient.ws.close();
+			await log.until("the client's close heard", () => log.closes.length > 0);
+			// Both engines forward a close frame without a status as no code: ours reports 1005 (WHATWG "no status
+			// received"), R reports 1000.
+			expect(log.closes).toEqual([
+				ours ? { code: 1005, reason: "" } : { code: 1000, reason: "" },
+			]);
+		});
+
+		it("WebSocket: addressed by x-rivet-* headers: routed by the dev engine; the real engine closes 1011 guard.websocket_not_supported", async () => {
+			const { actor, wsUrl } = ctx();
+			const id = await actor();
+			const socket = new WebSocket(wsUrl("/request/ws"), ["rivet"], {
+				headers: { "x-rivet-target": "actor", "x-rivet-actor": id },
+			});
+			const messages: string[] = [];
+			socket.on("message", (data) => messages.push(String(data)));
+			socket.once("open", () => socket.send("by headers"));
+			const closed = await new Promise<{ code: number; reason: string }>(
+				(resolve) => {
+					socket.on("message", () => socket.close(1000, "done"));
+					socket.once("close", (code, reason) =>
+						resolve({ code, reason: reason.toString() }),
+					);
+				},
+			);
+			if (kind === "rivet") {
+				// Its header addressing is for HTTP only (WebSockets use the subprotocols): the upgrade is accepted,
+				// then closed. See docs/engine.md.
+				expect(messages).toEqual([]);
+				expect(closed.code).toBe(1011);
+				expect(closed.reason).toMatch(
+					/^guard\.websocket_not_supported#[0-9a-z]{30}$/,
+				);
+			} else {
+				expect(messages).toEqual(["by headers"]);
+				expect(closed).toEqual({ code: 1000, reason: "done" });
+			}
 		});
 
 		it("WebSocket: a burst of messages arrives in order", async () => {
