@@ -23,7 +23,8 @@ export const RIVET_ENGINE_CLI_VERSION = "2.3.19";
 const READY_WITHIN_MS = 30_000;
 const STOP_WITHIN_MS = 10_000;
 const READY_POLL_MS = 50;
-const SHUTDOWN_DURATIONS_S = {
+/** Guard otherwise waits up to 10 min on SIGTERM for open client connections; a local engine stops in seconds. */
+export const SHUTDOWN_DURATIONS_S = {
 	guard_shutdown_duration: 2,
 	worker_shutdown_duration: 5,
 	force_shutdown_duration: 6,

@@ -8,7 +8,10 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { rivetEngineBinary } from "../../src/rivet-engine-process.js";
+import {
+	rivetEngineBinary,
+	SHUTDOWN_DURATIONS_S,
+} from "../../src/rivet-engine-process.js";
 
 export { rivetEngineBinary };
 
@@ -81,6 +84,7 @@ export async function startRivetEngine(
 				},
 			},
 		},
+		runtime: SHUTDOWN_DURATIONS_S,
 		...options.config,
 	};
 	const configPath = join(home, "config.json");
