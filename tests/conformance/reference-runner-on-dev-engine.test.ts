@@ -1,6 +1,6 @@
 /**
- * The differential: the reference runner (@rivetkit/engine-runner 2.2.1) against our dev engine.
- * tests/e2e/our-runner-scenarios.test.ts runs the same scenarios with our runner.
+ * The differential: the shared runner scenarios with the reference runner (@rivetkit/engine-runner 2.2.1) on the
+ * dev engine. tests/e2e/our-runner-scenarios.test.ts runs the same list with our runner.
  */
 import { Runner as ReferenceRunner } from "@rivetkit/engine-runner";
 import {
@@ -11,4 +11,6 @@ import {
 describeRunnerScenarios(
 	"reference runner on the dev engine",
 	ReferenceRunner as unknown as RunnerClass,
+	"dev",
+	"reference",
 );

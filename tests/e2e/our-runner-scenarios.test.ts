@@ -1,4 +1,4 @@
-/** The differential's other half: our runner (src/core) through the same scenarios as the reference runner. */
+/** The shared runner scenarios (tests/conformance/runner-scenarios.ts) with our runner on the dev engine. */
 import { Runner } from "../../src/core/index.ts";
 import {
 	describeRunnerScenarios,
@@ -8,4 +8,6 @@ import {
 describeRunnerScenarios(
 	"our runner on the dev engine",
 	Runner as unknown as RunnerClass,
+	"dev",
+	"ours",
 );

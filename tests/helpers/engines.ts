@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
 	type ActorJson,
+	type EngineOptions,
 	type RunningEngine,
 	startEngine,
 } from "../../src/engine/index.ts";
@@ -31,6 +32,8 @@ export interface EngineUnderTestOptions {
 	runnerLostThresholdMs?: number;
 	/** Dev engine only: how long a draining runner gets before it is evicted. */
 	drainWindowMs?: number;
+	/** Dev engine only: further startEngine options (e.g. gateway timeouts); the real engine ignores them. */
+	dev?: EngineOptions;
 }
 
 /** The fields of the actor JSON both engines return (`GET /actors`), as the dev engine types them. */
@@ -41,6 +44,8 @@ export interface EngineUnderTest {
 	/** The runner `endpoint` and the HTTP API base. Stable across restarts. */
 	readonly url: string;
 	readonly token: string | undefined;
+	/** Real engine: the file its stdout and stderr go to (removed by close()); the dev engine has none. */
+	readonly logPath?: string;
 	/** `fetch(url + path)`, with `Authorization: Bearer <token>` when the engine has a token. */
 	api(path: string, init?: RequestInit): Promise<Response>;
 	/** The actor as the API shows it now (destroyed actors included), or undefined if the engine does not know it. */
@@ -112,6 +117,7 @@ async function startDevEngine(
 	const watch = watchActors();
 	const launch = (port: number): Promise<RunningEngine> =>
 		startEngine({
+			...options.dev,
 			port,
 			storage: { path: join(dir, "engine.sqlite") },
 			onActorChange: watch.onActorChange,
@@ -158,7 +164,14 @@ const REAL_ENGINE_POLL_MS = 100;
 async function startRealEngine(
 	options: EngineUnderTestOptions,
 ): Promise<EngineUnderTest> {
-	const config: Record<string, unknown> = {};
+	const config: Record<string, unknown> = {
+		// The engine's workflow worker sheds load by CPU usage over `runtime.worker_cpu_max` (default: the host's
+		// CPUs): from 70 % it pulls fewer workflows, above 90 % only 5 % (`worker_load_shedding_curve`). On a busy
+		// 2-core test machine that stalled actor creates, runner configs and stops for 30 s and more
+		// (`pegboard_actor_create timed out`). Tests want the engine's behaviour, not its back-pressure: with
+		// 100 cores declared, usage never reaches the curve.
+		runtime: { worker_cpu_max: 100_000 },
+	};
 	if (options.token !== undefined) config.auth = { admin_token: options.token };
 	if (options.runnerLostThresholdMs !== undefined)
 		config.pegboard = {
@@ -167,11 +180,13 @@ async function startRealEngine(
 	const engine = await startRivetEngine({ config });
 	const api = (path: string, init?: RequestInit) =>
 		fetchOnce(`${engine.url}${path}`, authorized(options.token, init));
+	await untilNamespaceResolves(api);
 	const actor = (actorId: string) => fetchActor(api, actorId);
 	return {
 		kind: "rivet",
 		url: engine.url,
 		token: options.token,
+		logPath: engine.logPath,
 		api,
 		actor,
 		async untilActor(actorId, predicate, timeoutMs = 10_000) {
@@ -197,9 +212,40 @@ async function startRealEngine(
 			if (signal === "SIGKILL") await engine.kill();
 			else await engine.stop();
 			await engine.restart();
+			await untilNamespaceResolves(api);
 		},
 		close: () => engine.close(),
 	};
+}
+
+/** Bound of the wait for a started real engine to resolve its `default` namespace. */
+const NAMESPACE_WITHIN_MS = 30_000;
+
+/**
+ * Resolves once the real engine's API resolves the `default` namespace. Guard answers HTTP before that: a runner
+ * that connected to a just-started engine was refused `namespace.not_found` (0.4 s after the engine logged
+ * "created default namespace"), and its first runners then stalled (runner config never created, runner not
+ * listed). Bounded polling: there is no readiness event to await from outside the process.
+ */
+async function untilNamespaceResolves(
+	api: EngineUnderTest["api"],
+): Promise<void> {
+	const deadline = Date.now() + NAMESPACE_WITHIN_MS;
+	for (;;) {
+		let last: string;
+		try {
+			const response = await api("/actors?namespace=default&name=warm-up");
+			if (response.ok) return;
+			last = `${response.status} ${await response.text()}`;
+		} catch (error) {
+			last = String(error);
+		}
+		if (Date.now() >= deadline)
+			throw new Error(
+				`the Rivet Engine did not resolve namespace default within ${NAMESPACE_WITHIN_MS} ms: ${last}`,
+			);
+		await new Promise((resolve) => setTimeout(resolve, REAL_ENGINE_POLL_MS));
+	}
 }
 
 async function fetchActor(

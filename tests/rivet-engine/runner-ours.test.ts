@@ -1,0 +1,13 @@
+/** The shared runner scenarios (tests/conformance/runner-scenarios.ts) with our runner on the real Rivet Engine. */
+import { Runner } from "../../src/core/index.ts";
+import {
+	describeRunnerScenarios,
+	type RunnerClass,
+} from "../conformance/runner-scenarios.ts";
+
+describeRunnerScenarios(
+	"our runner on the real Rivet Engine",
+	Runner as unknown as RunnerClass,
+	"rivet",
+	"ours",
+);
