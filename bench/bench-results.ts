@@ -89,7 +89,7 @@ export interface RealEngineFigure {
 	webSocketMessagesPerSec: SampleSummary;
 	actorStarts: number;
 	actorStartsPerSec: SampleSummary;
-	/** Creates the API refused or left unanswered (10 s) over all rounds, by kind; the rate counts the others. */
+	/** Creates the API refused or left unanswered (5 s) over all rounds, by kind; the rate counts the others. */
 	actorStartsFailed: number;
 	actorStartFailures: Record<string, number>;
 }

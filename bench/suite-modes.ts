@@ -98,9 +98,9 @@ export const MODES: Record<ModeName, Mode> = {
 		engine: {
 			setups: ["default", "tuned"],
 			rounds: 2,
-			httpSeconds: 4,
-			webSocketMessages: 1500,
-			actorStarts: 16,
+			httpSeconds: 3,
+			webSocketMessages: 1000,
+			actorStarts: 10,
 		},
 		timeoutMs: 120_000,
 	},
@@ -117,7 +117,7 @@ export const MODES: Record<ModeName, Mode> = {
 		engine: {
 			setups: ["default", "tuned"],
 			rounds: 1,
-			httpSeconds: 3,
+			httpSeconds: 2,
 			webSocketMessages: 1000,
 			actorStarts: 10,
 		},
