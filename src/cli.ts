@@ -350,12 +350,21 @@ function printDemo(
 	const gateway = `${engine.url}/gateway/${actorId}`;
 	const wsGateway = gateway.replace(/^http/, "ws");
 	const api = engine.apiCommands(actorId, auth).map((line) => `  ${line}`);
+	// A browser cannot send the token as a header: the gateway's path addressing carries it.
+	const page = token
+		? `${engine.url}/gateway/${actorId}@${encodeURIComponent(token)}/page`
+		: `${gateway}/page`;
 	const again = engine.keepsState
 		? "run again and the count carries on."
 		: "this run's state is not kept (--data <dir> keeps it).";
 	console.log(`
 A Node runner ("${DEMO_RUNNER}") hosts the counter actor ${actorId}.
-Every start adds 1 to its KV-backed count. Reach it through the gateway:
+Every start adds 1 to its KV-backed count. Open its page in a browser (the live count over edgerunner/client,
+and a button that increments it; it reconnects by itself when the runner or the engine restarts):
+
+  page: ${page}
+
+Or reach it through the gateway:
 
   curl ${gateway}/count
   curl -X POST ${gateway}/increment

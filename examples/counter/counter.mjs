@@ -1,8 +1,11 @@
 // The example actor: a counter whose value lives in the actor's KV, so it survives sleep, restarts and engine
-// restarts (with SQLite). A Hono app serves it through the tunnel: `GET /count`, `POST /increment`, and a
-// WebSocket `/ws` that pushes every change. Plain ESM so `node dist/cli.js` loads it without a build step; it
+// restarts (with SQLite). A Hono app serves it through the tunnel: `GET /count`, `POST /increment`, a WebSocket
+// `/ws` that pushes every change, and `GET /page`, a page that shows the live count over a socket made with
+// edgerunner/client (served as `/client.js`). Plain ESM so `node dist/cli.js` loads it without a build step; it
 // needs only what every runner has (`kvGet`/`kvPut`, `fetch`, `websocket`).
 import { Hono } from "hono";
+import { CLIENT_MODULE } from "./client-module.generated.mjs";
+import { COUNTER_PAGE } from "./page.mjs";
 
 const COUNT_KEY = new TextEncoder().encode("count");
 
@@ -46,6 +49,12 @@ export function counterActors(getRunner) {
 	api.get("/count", async (c) => c.json({ count: await read(c.env.actorId) }));
 	api.post("/increment", async (c) =>
 		c.json({ count: await increment(c.env.actorId) }),
+	);
+	api.get("/page", (c) => c.html(COUNTER_PAGE));
+	api.get("/client.js", (c) =>
+		c.body(CLIENT_MODULE, 200, {
+			"content-type": "text/javascript; charset=utf-8",
+		}),
 	);
 	// The header addressing (`x-rivet-target: actor`) forwards the whole `/request/…` path.
 	const app = new Hono().route("/", api).route("/request", api);

@@ -29,8 +29,33 @@ export function printedCurl(stdout: string, ...needles: string[]): string {
 	return line;
 }
 
+/** The printed page URL (`page: http://…/gateway/{id}[@token]/page`); throws (showing the output) if none. */
+export function printedPageUrl(stdout: string): string {
+	const url = /^\s*page: (http:\/\/\S+\/page)$/m.exec(stdout)?.[1];
+	if (!url) throw new Error(`no page URL:\n${stdout}`);
+	return url;
+}
+
 /**
- * Runs the gateway commands: the count, the WebSocket (which must see every change), both increments. Children
+ * The printed page answers with the counter's HTML, and the module it imports (`./client.js`) is JavaScript that
+ * exports ActorClient. (tests/browser/counter-page.test.ts runs the page itself in Chromium.)
+ */
+export async function checkPrintedPage(stdout: string): Promise<void> {
+	const url = printedPageUrl(stdout);
+	const page = await fetch(url);
+	expect(page.status).toBe(200);
+	expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+	expect(await page.text()).toContain(
+		'import { ActorClient } from "./client.js"',
+	);
+	const module = await fetch(new URL("./client.js", url));
+	expect(module.status).toBe(200);
+	expect(module.headers.get("content-type")).toMatch(/^text\/javascript/);
+	expect(await module.text()).toMatch(/export \{[^}]*\bActorClient\b/);
+}
+
+/**
+ * Runs the gateway commands: the page, the count, the WebSocket (which must see every change), both increments. Children
  * it starts join `children`, for the caller to kill.
  */
 export async function runPrintedGatewayCommands(
@@ -40,6 +65,7 @@ export async function runPrintedGatewayCommands(
 	const count = async (line: string) =>
 		((await (await runCurl(line)).json()) as { count: number }).count;
 
+	await checkPrintedPage(stdout);
 	const before = await count(printedCurl(stdout, "/gateway/", "/count"));
 	expect(before).toBeGreaterThanOrEqual(1); // every start adds 1
 	const wsLine = stdout

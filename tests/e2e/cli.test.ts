@@ -96,6 +96,11 @@ describe("edgerunner (the demo)", () => {
 		const [, actorId] = await cli.output(/hosts the counter actor (\S+)\./);
 		await cli.output(/Ctrl-C drains the runner/);
 		expect(cli.stdout).toContain(`curl ${url}/actors/${actorId}/kv`);
+		// The counter's page (tests/browser/counter-page.test.ts runs it in Chromium).
+		expect(cli.stdout).toContain(`page: ${url}/gateway/${actorId}/page`);
+		const page = await fetch(`${url}/gateway/${actorId}/page`);
+		expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+		expect(await page.text()).toContain('id="increment"');
 
 		// Through the gateway the request waits until the actor runs; the counter answers with its KV count.
 		const counted = await fetch(`${url}/gateway/${actorId}/`);
