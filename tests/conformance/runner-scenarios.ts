@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { FatalCloseError, RunnerLostError } from "../../src/core/index.ts";
 import { RawRunner, running } from "../engine/raw-runner.ts";
 import {
 	type EngineActor,
@@ -75,6 +76,7 @@ interface OurRunnerExtras {
 	readonly state: string;
 	readonly actors: ReadonlyMap<string, unknown>;
 	hasActor(actorId: string, generation?: number): boolean;
+	getProtocolMetadata(): { runnerLostThreshold: bigint } | undefined;
 	readonly closed: Promise<{
 		reason: string;
 		mode: string;
@@ -266,6 +268,8 @@ async function expectRefused(
 	if (ctx.runnerKind === "ours") {
 		const report = await ours(runner).closed;
 		expect(report.reason).toBe(`fatal:${expected}`);
+		expect(report.error).toBeInstanceOf(FatalCloseError);
+		expect((report.error as FatalCloseError).refusal).toBe(expected);
 		expect(ours(runner).state).toBe("stopped");
 		expect(events.disconnects).toHaveLength(1);
 	} else {
@@ -901,6 +905,11 @@ export const runnerScenarios: RunnerScenario[] = [
 			const { relay, url } = await ctx.relay();
 			const { runner, events } = await ctx.startRunner({ endpoint: url });
 			const firstRunnerId = runner.runnerId;
+			// Both engines tell the runner their threshold in ToClientInit.
+			if (ctx.runnerKind === "ours")
+				expect(ours(runner).getProtocolMetadata()?.runnerLostThreshold).toBe(
+					BigInt(LOST_THRESHOLD_MS[ctx.engine.kind]),
+				);
 			const restarted = await startedActor(ctx, events, {
 				key: "restart",
 				crash_policy: "restart",
@@ -915,11 +924,25 @@ export const runnerScenarios: RunnerScenario[] = [
 			});
 
 			relay.cut("both");
+			// Made while disconnected: queued until the connection is back, or the actor is given up.
+			const queuedRead = runner.kvGet(restarted.actor_id, [bytes("k")]).then(
+				(values) => ({ values }),
+				(error: Error) => ({ error }),
+			);
 			await events.until(
 				"local stops",
 				() => events.stopped.length === 3,
 				15_000,
 			);
+			// Both give the queued request up when they give up the actors: ours with RunnerLostError, which says
+			// why; R with "Runner shut down", although it is not shutting down (it reconnects below).
+			const queued = await queuedRead;
+			if (ctx.runnerKind === "ours")
+				expect(queued).toEqual({ error: expect.any(RunnerLostError) });
+			else
+				expect(queued).toEqual({
+					error: expect.objectContaining({ message: "Runner shut down" }),
+				});
 			expect(events.stopped.map((s) => s.actorId).sort()).toEqual(
 				[restarted.actor_id, sleeper.actor_id, doomed.actor_id].sort(),
 			);
