@@ -5,6 +5,7 @@ import { getRequestListener } from "@hono/node-server";
 import { type WebSocket, WebSocketServer } from "ws";
 import { ActorLifecycle } from "./actor-lifecycle.ts";
 import { serveRunnerSocket } from "./connection.ts";
+import { addGatewayCors } from "./cors.ts";
 import { closeFrameFor } from "./errors.ts";
 import { offeredSubprotocols, resolveTarget } from "./gateway/addressing.ts";
 import { Gateway } from "./gateway/gateway.ts";
@@ -86,7 +87,10 @@ export async function startEngine(
 				url.pathname + url.search,
 				(name) => request.headers.get(name) ?? undefined,
 			);
-			return target ? tunnel.fetch(request, target) : app.fetch(request);
+			if (!target) return app.fetch(request);
+			return tunnel
+				.fetch(request, target)
+				.then((response) => addGatewayCors(request, response));
 		}),
 	);
 	const sockets = new Set<WebSocket>();

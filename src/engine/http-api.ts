@@ -3,6 +3,7 @@ import type { ActorLifecycle } from "./actor-lifecycle.ts";
 import { addActorRoutes } from "./api-actors.ts";
 import { addClusterRoutes } from "./api-cluster.ts";
 import { tokenError } from "./connection.ts";
+import { addApiCors, apiNotFoundCors } from "./cors.ts";
 import { EngineError } from "./errors.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
 import { RunnerConfigs } from "./runner-configs.ts";
@@ -55,6 +56,12 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 		runnerConfigs: new RunnerConfigs(ctx.runners),
 	};
 	const app = new Hono();
+	app.use("*", async (c, next) => {
+		await next();
+		// Guard serves these two itself, without the API's CORS layer.
+		if (c.req.path !== "/health" && c.req.path !== "/runners/connect")
+			addApiCors(c.req.raw, c.res);
+	});
 
 	app.onError((error, c) => {
 		if (error instanceof EngineError)
@@ -100,6 +107,7 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 				message: "The requested resource was not found",
 			},
 			404,
+			apiNotFoundCors,
 		);
 	});
 

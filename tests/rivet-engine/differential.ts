@@ -22,7 +22,18 @@ export interface Difference {
 }
 
 const ID = /^[0-9a-z]{30}$/;
-const COMPARED_HEADERS = ["x-rivet-error", "allow"];
+const COMPARED_HEADERS = [
+	"x-rivet-error",
+	"allow",
+	// CORS, which browser clients depend on.
+	"access-control-allow-origin",
+	"access-control-allow-credentials",
+	"access-control-allow-methods",
+	"access-control-allow-headers",
+	"access-control-expose-headers",
+	"access-control-max-age",
+	"vary",
+];
 
 /** Reads a response into an Observation; ids are named in order of first appearance (`<id1>`, …) per engine. */
 export async function observe(

@@ -84,7 +84,7 @@ const ALLOWED: AllowedDifference[] = [
 	{
 		doc: "D9",
 		step: /^POST \/namespaces$/,
-		path: /^(status|body\..*)$/,
+		path: /^body\.(message|metadata\.reason)$/,
 	},
 	{
 		doc: "D10",
@@ -450,6 +450,28 @@ const BEFORE_RUNNER: Step[] = [
 		path: () => "/actors/names",
 	},
 	{
+		name: "GET /runners (Origin)",
+		method: "GET",
+		path: () => `/runners?${NS}`,
+		headers: { origin: "http://app.example" },
+	},
+	{
+		name: "OPTIONS /actors (CORS preflight)",
+		method: "OPTIONS",
+		path: () => `/actors?${NS}`,
+		headers: {
+			origin: "http://app.example",
+			"access-control-request-method": "POST",
+			"access-control-request-headers": "content-type,authorization",
+		},
+	},
+	{
+		name: "GET /gateway/{unknown}/echo (Origin)",
+		method: "GET",
+		path: () => `/gateway/${UNKNOWN_ACTOR}/echo`,
+		headers: { origin: "http://app.example" },
+	},
+	{
 		name: "OPTIONS /actors",
 		method: "OPTIONS",
 		path: () => `/actors?${NS}`,
@@ -623,10 +645,22 @@ const LIFECYCLE: ScriptStep[] = [
 		},
 	},
 	{
+		// Both before either crashes: on the real engine a create right after a crash sometimes stalls (> 15 s).
+		name: "start y (restart policy) and z (sleep policy) on the runner",
+		async run(side) {
+			side.vars.y = await startOnRunner(side, "y", "restart");
+			side.vars.z = await startOnRunner(side, "z", "sleep");
+			return {
+				y: await actorOf(side, side.vars.y),
+				z: await actorOf(side, side.vars.z),
+			};
+		},
+	},
+	{
 		name: "crash of a restart-policy actor: rescheduled",
 		async run(side) {
 			const runner = side.runner as RawRunner;
-			const y = await startOnRunner(side, "y", "restart");
+			const y = side.vars.y as string;
 			runner.event(y, 0, 1, crashed("boom"));
 			await runner.next("ToClientCommands", (commands) =>
 				commands.some(
@@ -650,8 +684,7 @@ const LIFECYCLE: ScriptStep[] = [
 		name: "crash of a sleep-policy actor: asleep with the crash as its error",
 		async run(side) {
 			const runner = side.runner as RawRunner;
-			const z = await startOnRunner(side, "z", "sleep");
-			side.vars.z = z;
+			const z = side.vars.z as string;
 			runner.event(z, 0, 1, crashed("boom"));
 			return await waitActor(side, z, (a) => a.sleep_ts !== null);
 		},
@@ -679,11 +712,13 @@ const LAST: AnyStep[] = [
 			run: (side) => runnerSocketOutcome(side, version),
 		}),
 	),
+	// A valid one would create the namespace there (its workflow sometimes takes a minute); this one is refused by
+	// both, for different reasons (D9).
 	{
 		name: "POST /namespaces",
 		method: "POST",
 		path: () => "/namespaces",
-		body: { name: "other", display_name: "Other" },
+		body: { name: "other" },
 	},
 ];
 
@@ -709,9 +744,11 @@ async function api(
 	method: string,
 	path: string,
 	body?: unknown,
+	timeoutMs = 15_000,
 ): Promise<unknown> {
 	const response = await fetch(`${side.url}${path}`, {
 		method,
+		signal: AbortSignal.timeout(timeoutMs),
 		headers: body === undefined ? {} : json,
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
@@ -747,12 +784,32 @@ async function startOnRunner(
 	crashPolicy: string,
 ): Promise<string> {
 	const runner = side.runner as RawRunner;
-	const created = (await api(side, "POST", `/actors?${NS}`, {
-		name: "counter",
-		key,
-		runner_name_selector: "rn",
-		crash_policy: crashPolicy,
-	})) as { body: { actor?: { actor_id: string } } };
+	// The real engine sometimes stalls on a create for a minute (then answers 500 core.internal_error): the
+	// get-or-create PUT is retried after 6 s, as a client would, and finds the actor if the stalled one made it.
+	let created = { status: 0, body: {} } as {
+		status: number;
+		body: { actor?: { actor_id: string } };
+	};
+	for (let attempt = 0; attempt < 4; attempt++) {
+		try {
+			created = (await api(
+				side,
+				"PUT",
+				`/actors?${NS}`,
+				{
+					name: "counter",
+					key,
+					runner_name_selector: "rn",
+					crash_policy: crashPolicy,
+				},
+				6_000,
+			)) as typeof created;
+		} catch (error) {
+			if ((error as Error).name !== "TimeoutError") throw error;
+			continue;
+		}
+		if (created.status !== 500) break;
+	}
 	const id = created.body.actor?.actor_id;
 	if (id === undefined)
 		throw new Error(`create refused: ${JSON.stringify(created)}`);
@@ -769,13 +826,17 @@ async function takeSeen(side: Side): Promise<unknown> {
 	return side.seen.shift() ?? "nothing reached the actor";
 }
 
-/** Answers every tunnelled HTTP request with `200 ok` and keeps what the actor was sent. */
+/** Answers pings, and every tunnelled HTTP request with `200 ok`, keeping what the actor was sent. */
 function answerRequests(side: Side, runner: RawRunner) {
 	runner.ws.on("message", (data) => {
 		let message: protocol.ToClient;
 		try {
 			message = protocol.decodeToClient(new Uint8Array(data as Buffer));
 		} catch {
+			return;
+		}
+		if (message.tag === "ToClientPing") {
+			runner.send({ tag: "ToServerPong", val: { ts: message.val.ts } });
 			return;
 		}
 		if (message.tag !== "ToClientTunnelMessage") return;
@@ -849,7 +910,7 @@ const RUNNER_INIT: protocol.ToServer = {
 	val: {
 		name: "rn",
 		version: 2,
-		totalSlots: 3,
+		totalSlots: 5,
 		prepopulateActorNames: new Map([["counter", { metadata: '{"a":1}' }]]),
 		metadata: '{"m":true}',
 	},
@@ -885,7 +946,7 @@ beforeAll(async () => {
 		};
 		return listed.namespaces.length > 0;
 	});
-}, 60_000);
+}, 100_000);
 
 afterAll(async () => {
 	await Promise.all([sides.real.runner?.close(), sides.dev.runner?.close()]);
@@ -914,7 +975,10 @@ async function send(side: Side, step: Step): Promise<Observation> {
 	if (step.body !== undefined)
 		init.body =
 			typeof step.body === "string" ? step.body : JSON.stringify(step.body);
-	const response = await fetch(`${side.url}${step.path(side.vars)}`, init);
+	const response = await fetch(`${side.url}${step.path(side.vars)}`, {
+		...init,
+		signal: AbortSignal.timeout(15_000),
+	});
 	const observation = await observe(response.clone(), side.ids);
 	if (step.saveActor && response.ok) {
 		const body = (await response.json()) as { actor: { actor_id: string } };
@@ -938,9 +1002,12 @@ async function perform(side: Side, step: AnyStep): Promise<Observation> {
 async function runSteps(steps: AnyStep[], found: Difference[], log: string[]) {
 	for (const step of steps) {
 		// One engine after the other, so that ids are met in the same order on both.
+		const started = Date.now();
 		const a = await perform(sides.real, step);
+		const realMs = Date.now() - started;
 		const b = await perform(sides.dev, step);
-		log.push(`${step.name}: ${a.status} / ${b.status}`);
+		log.push(`${step.name}: ${a.status} / ${b.status} (real ${realMs} ms)`);
+		if (process.env.DIFF_DEBUG) console.log(`${step.name}: real ${realMs} ms`);
 		if (process.env.DIFF_DEBUG)
 			console.log(step.name, JSON.stringify(a), JSON.stringify(b));
 		found.push(...differences(step.name, a, b));
@@ -1042,4 +1109,4 @@ it("the dev engine answers every request as the real Rivet Engine, but for the d
 		expect(section, `row ${doc} in docs/engine.md`).toMatch(
 			new RegExp(`^\\| ${doc} \\|`, "m"),
 		);
-}, 60_000);
+}, 100_000);
