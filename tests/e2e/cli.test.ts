@@ -42,7 +42,8 @@ describe("edgerunner engine", () => {
 		expect(await (await fetch(`${url}/health`)).json()).toMatchObject({
 			status: "ok",
 		});
-		const actors = await fetch(`${url}/actors?namespace=default`);
+		// A list names the actors it wants (the real engine requires `name` or `actor_ids`).
+		const actors = await fetch(`${url}/actors?namespace=default&name=counter`);
 		expect(actors.status).toBe(200);
 		expect(await actors.json()).toMatchObject({ actors: [] });
 		const missing = await fetch(
@@ -73,8 +74,9 @@ describe("edgerunner engine", () => {
 		const file = join(cwd, "state", "engine.sqlite");
 		expect(state).toBe(file);
 		expect(existsSync(file)).toBe(true);
-		expect((await fetch(`${url}/actors?namespace=default`)).status).toBe(401);
-		const authorized = await fetch(`${url}/actors?namespace=default`, {
+		const list = `${url}/actors?namespace=default&name=counter`;
+		expect((await fetch(list)).status).toBe(401);
+		const authorized = await fetch(list, {
 			headers: { authorization: "Bearer s3cret" },
 		});
 		expect(authorized.status).toBe(200);

@@ -20,6 +20,11 @@ const watch = watchActors();
 beforeEach(async () => {
 	engine = await startEngine({ port: 0, onActorChange: watch.onActorChange });
 	counter = counterActors(() => runner);
+	// Actors are created once the engine has the runner (and so its runner config).
+	let connected = () => {};
+	const ready = new Promise<void>((resolve) => {
+		connected = resolve;
+	});
 	runner = new Runner({
 		version: 1,
 		endpoint: engine.url,
@@ -32,8 +37,10 @@ beforeEach(async () => {
 			WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
 		},
 		...(counter as object),
+		onConnected: () => connected(),
 	});
 	await runner.start();
+	await ready;
 });
 
 afterEach(async () => {
