@@ -170,7 +170,14 @@ async function startRealEngine(
 		// 2-core test machine that stalled actor creates, runner configs and stops for 30 s and more
 		// (`pegboard_actor_create timed out`). Tests want the engine's behaviour, not its back-pressure: with
 		// 100 cores declared, usage never reaches the curve.
-		runtime: { worker_cpu_max: 100_000 },
+		// Guard otherwise waits on SIGTERM for open client connections (up to an hour): stop in seconds, as the
+		// CLI does (src/rivet-engine-process.ts).
+		runtime: {
+			worker_cpu_max: 100_000,
+			guard_shutdown_duration: 2,
+			worker_shutdown_duration: 5,
+			force_shutdown_duration: 6,
+		},
 	};
 	if (options.token !== undefined) config.auth = { admin_token: options.token };
 	if (options.runnerLostThresholdMs !== undefined)
