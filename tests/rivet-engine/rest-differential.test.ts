@@ -704,6 +704,67 @@ const LIFECYCLE: ScriptStep[] = [
 	},
 ];
 
+/** Gateway WebSockets to an actor that does not exist: how the upgrade goes and how the socket ends. */
+const GATEWAY_SOCKETS: ScriptStep[] = [
+	{
+		name: "WS /gateway/{unknown}/ws with subprotocol rivet",
+		run: (side) =>
+			gatewaySocketOutcome(side, `/gateway/${UNKNOWN_ACTOR}/ws`, ["rivet"]),
+	},
+	{
+		name: "WS /gateway/{unknown}/ws without a subprotocol",
+		run: (side) =>
+			gatewaySocketOutcome(side, `/gateway/${UNKNOWN_ACTOR}/ws`, []),
+	},
+	{
+		name: "WS /ws with only rivet_target.actor + rivet_actor.{unknown}",
+		run: (side) =>
+			gatewaySocketOutcome(side, "/ws", [
+				"rivet_target.actor",
+				`rivet_actor.${UNKNOWN_ACTOR}`,
+			]),
+	},
+	{
+		name: "WS /ws with rivet_target.actor + rivet_actor.{unknown}",
+		run: (side) =>
+			gatewaySocketOutcome(side, "/ws", [
+				"rivet",
+				"rivet_target.actor",
+				`rivet_actor.${UNKNOWN_ACTOR}`,
+			]),
+	},
+];
+
+/** Opens a client WebSocket: the subprotocol it got, or why it failed, and the close code and reason. */
+function gatewaySocketOutcome(
+	side: Side,
+	path: string,
+	protocols: string[],
+): Promise<unknown> {
+	return new Promise((resolve) => {
+		const ws = new WebSocket(
+			`${side.url.replace("http", "ws")}${path}`,
+			protocols,
+		);
+		const outcome: Record<string, unknown> = {};
+		const timer = setTimeout(() => ws.terminate(), 5_000);
+		ws.on("open", () => {
+			outcome.protocol = ws.protocol;
+		});
+		ws.on("unexpected-response", (_request, response) => {
+			outcome.status = response.statusCode;
+			ws.terminate();
+		});
+		ws.on("error", (error) => {
+			outcome.error = error.message.replace(/\d+/g, "N");
+		});
+		ws.on("close", (code, reason) => {
+			clearTimeout(timer);
+			resolve({ ...outcome, code, reason: reason.toString().split("#")[0] });
+		});
+	});
+}
+
 /** Last, as they add runners and namespaces that would show in the lists above. */
 const LAST: AnyStep[] = [
 	...[3, 4, 5, 6, 8].map(
@@ -1070,6 +1131,7 @@ it("the dev engine answers every request as the real Rivet Engine, but for the d
 	await hostActor(sides.dev);
 	await runSteps(WITH_RUNNER, found, log);
 	await runSteps(THROUGH_GATEWAY, found, log);
+	await runSteps(GATEWAY_SOCKETS, found, log);
 	await runSteps(LIFECYCLE, found, log);
 	await runSteps(LAST, found, log);
 

@@ -69,7 +69,17 @@ export class Gateway {
 		this.#wss = new WebSocketServer({
 			noServer: true,
 			maxPayload: MAX_REQUEST_BODY_BYTES,
-			handleProtocols: (offered) => pickSubprotocol([...offered]),
+			// Guard answers `rivet` whatever was offered (a client that did not offer it then fails).
+			handleProtocols: () => "rivet",
+		});
+		// Also when none was offered, which `handleProtocols` is not asked about.
+		this.#wss.on("headers", (headers) => {
+			if (
+				!headers.some((h) =>
+					h.toLowerCase().startsWith("sec-websocket-protocol:"),
+				)
+			)
+				headers.push("Sec-WebSocket-Protocol: rivet");
 		});
 		this.#gcTimer = setInterval(() => {
 			const now = Date.now();
@@ -216,11 +226,4 @@ function u32Bytes(value: number): ArrayBuffer {
 	const buffer = new ArrayBuffer(4);
 	new DataView(buffer).setUint32(0, value, true);
 	return buffer;
-}
-
-/** `rivet` if offered (guard's answer), else the app's own protocol, else whatever was offered first. */
-function pickSubprotocol(offered: string[]): string | false {
-	if (offered.length === 0) return false;
-	if (offered.includes("rivet")) return "rivet";
-	return offered.find((p) => !p.startsWith("rivet_")) ?? offered[0] ?? false;
 }
