@@ -10,6 +10,7 @@ import { Agent, request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
+import { LOCAL_ENGINE_RUNTIME } from "../src/rivet-engine-process.ts";
 import {
 	type RivetEngine,
 	startRivetEngine,
@@ -52,15 +53,8 @@ export const REAL_ENGINE_CONCURRENCIES = [1, 64];
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Idle time over which each process's background CPU rate is measured, subtracted from the per-request figures. */
 const IDLE_BASELINE_MS = 1000;
-/**
- * Guard otherwise waits up to 10 min on SIGTERM for open client connections; a benchmark's engine should stop in
- * seconds (the same bounds as src/rivet-engine-process.ts).
- */
-const SHUTDOWN_DURATIONS_S = {
-	guard_shutdown_duration: 2,
-	worker_shutdown_duration: 5,
-	force_shutdown_duration: 6,
-};
+/** Stop in seconds, but keep the engine's own CPU load shedding (the helper's default turns it off): as installed. */
+const { worker_cpu_max: _, ...SHUTDOWN_DURATIONS_S } = LOCAL_ENGINE_RUNTIME;
 const CREATE_CONCURRENCY = 2;
 const WS_WINDOW = 64;
 

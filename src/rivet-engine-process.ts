@@ -23,11 +23,18 @@ export const RIVET_ENGINE_CLI_VERSION = "2.3.19";
 const READY_WITHIN_MS = 30_000;
 const STOP_WITHIN_MS = 10_000;
 const READY_POLL_MS = 50;
-/** Guard otherwise waits up to 10 min on SIGTERM for open client connections; a local engine stops in seconds. */
-export const SHUTDOWN_DURATIONS_S = {
+/**
+ * `runtime` settings for an engine on a developer's machine. Guard otherwise waits up to 10 min on SIGTERM for
+ * open client connections: stop in seconds. And the engine's workflow worker sheds load by the host's CPU usage
+ * over `worker_cpu_max` (default: the host's CPUs; from 70 % it pulls fewer workflows, above 90 % only 5 %): on a
+ * machine busy with runners, builds and tests that stalled actor creates, runner configs and stops for 30 s and
+ * more (`pegboard_actor_create timed out`). Declaring 100 cores keeps usage below the curve.
+ */
+export const LOCAL_ENGINE_RUNTIME = {
 	guard_shutdown_duration: 2,
 	worker_shutdown_duration: 5,
 	force_shutdown_duration: 6,
+	worker_cpu_max: 100_000,
 };
 
 /** `@rivetkit/engine-cli` is missing, or cannot find its binary; the message is one line saying what to do. */
@@ -144,7 +151,7 @@ export function rivetEngineConfig(ports: {
 		file_system: { path: ports.dataDir },
 		// Guard otherwise waits up to 10 min on SIGTERM for open client connections (a gateway WebSocket stays
 		// open after its actor stops); a local engine should stop in seconds. Seconds; force ≥ both others.
-		runtime: SHUTDOWN_DURATIONS_S,
+		runtime: LOCAL_ENGINE_RUNTIME,
 		topology: {
 			datacenter_label: 1,
 			datacenters: {

@@ -164,21 +164,8 @@ const REAL_ENGINE_POLL_MS = 100;
 async function startRealEngine(
 	options: EngineUnderTestOptions,
 ): Promise<EngineUnderTest> {
-	const config: Record<string, unknown> = {
-		// The engine's workflow worker sheds load by CPU usage over `runtime.worker_cpu_max` (default: the host's
-		// CPUs): from 70 % it pulls fewer workflows, above 90 % only 5 % (`worker_load_shedding_curve`). On a busy
-		// 2-core test machine that stalled actor creates, runner configs and stops for 30 s and more
-		// (`pegboard_actor_create timed out`). Tests want the engine's behaviour, not its back-pressure: with
-		// 100 cores declared, usage never reaches the curve.
-		// Guard otherwise waits on SIGTERM for open client connections (up to an hour): stop in seconds, as the
-		// CLI does (src/rivet-engine-process.ts).
-		runtime: {
-			worker_cpu_max: 100_000,
-			guard_shutdown_duration: 2,
-			worker_shutdown_duration: 5,
-			force_shutdown_duration: 6,
-		},
-	};
+	// The helper sets the engine's local runtime bounds (LOCAL_ENGINE_RUNTIME: no CPU load shedding, quick stop).
+	const config: Record<string, unknown> = {};
 	if (options.token !== undefined) config.auth = { admin_token: options.token };
 	if (options.runnerLostThresholdMs !== undefined)
 		config.pegboard = {

@@ -9,8 +9,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+	LOCAL_ENGINE_RUNTIME,
 	rivetEngineBinary,
-	SHUTDOWN_DURATIONS_S,
 } from "../../src/rivet-engine-process.js";
 
 export { rivetEngineBinary };
@@ -84,7 +84,7 @@ export async function startRivetEngine(
 				},
 			},
 		},
-		runtime: SHUTDOWN_DURATIONS_S,
+		runtime: LOCAL_ENGINE_RUNTIME,
 		...options.config,
 	};
 	const configPath = join(home, "config.json");
