@@ -1,9 +1,9 @@
 /**
  * `edgerunner/client` against both engines (the dev engine and the real Rivet Engine 2.3.19), one test body for
  * both: get-or-create and create, a request through the gateway, the gateway's refusal as a typed RivetError, and
- * a socket that comes back by itself across actor sleep, a runner restart, a gateway that cannot route yet (no
- * runner) and an engine restart; sends made while down are delivered after, past the bound they throw; a socket to
- * a destroyed actor ends. A fresh engine for each test.
+ * a socket that comes back by itself across actor sleep (its reconnect wakes the actor, on both engines), a runner
+ * restart, a gateway that cannot route yet (no runner) and an engine restart; sends made while down are delivered
+ * after, past the bound they throw; a socket to a destroyed actor ends. A fresh engine for each test.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -18,30 +18,51 @@ import { Runner } from "../../src/core/index.ts";
 import { ActorLog, baseConfig, RUNNER_NAME } from "../e2e/tunnel-scenarios.ts";
 import {
 	ENGINE_KINDS,
+	type EngineKind,
 	type EngineUnderTest,
 	isRunning,
+	isSleeping,
 	startEngineUnderTest,
 } from "../helpers/engines.ts";
 
-/** How long the real engine may answer 400 no_runner_config_configured after a runner's first connect. */
-const RUNNER_CONFIG_WITHIN_MS = 10_000;
+/**
+ * A runner that is gone is declared lost after this long. The real engine measures it from the runner's last pong
+ * and pings every ~3 s: below that it evicts a live runner (`ws.eviction`) once it has been quiet for the threshold.
+ */
+const LOST_THRESHOLD_MS: Record<EngineKind, number> = {
+	dev: 2000,
+	rivet: 5000,
+};
+
+/** How long the real engine may take to settle after its start, and to list a runner after its connect. */
+const ENGINE_SETTLES_WITHIN_MS = 10_000;
 
 /**
- * The client does not hide `no_runner_config_configured` (it is the engine's answer, and it passes by itself
- * 0.5–4 s after a runner first connects to the real engine): tests retry that one refusal, within a bound.
+ * Declares the runner config for RUNNER_NAME up front, as a deployment would. Without it the real engine refuses
+ * actors for that name (400 `no_runner_config_configured`) for 0.5 s to over 10 s after the runner's first connect;
+ * a config PUT first is honoured at once. Just after the real engine starts, the PUT may be refused 400
+ * `namespace.not_found` or 500 for a moment: retried within a bound. The dev engine needs no config.
  */
-async function untilRunnerConfig<T>(attempt: () => Promise<T>): Promise<T> {
-	const deadline = Date.now() + RUNNER_CONFIG_WITHIN_MS;
+async function declareRunnerConfig(engine: EngineUnderTest): Promise<void> {
+	if (engine.kind !== "rivet") return;
+	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
 	for (;;) {
-		try {
-			return await attempt();
-		} catch (error) {
-			const waiting =
-				error instanceof RivetError &&
-				error.code === "no_runner_config_configured";
-			if (!waiting || Date.now() > deadline) throw error;
-			await new Promise((resolve) => setTimeout(resolve, 100));
-		}
+		const response = await engine.api(
+			`/runner-configs/${RUNNER_NAME}?namespace=default`,
+			{
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
+		);
+		const text = await response.text();
+		if (response.ok) return;
+		const settling =
+			response.status === 500 ||
+			text.includes('"group":"namespace","code":"not_found"');
+		if (!settling || Date.now() > deadline)
+			throw new Error(`PUT /runner-configs: ${response.status} ${text}`);
+		await new Promise((resolve) => setTimeout(resolve, 100));
 	}
 }
 
@@ -53,7 +74,7 @@ async function untilRunnerListed(
 	engine: EngineUnderTest,
 	runner: Runner,
 ): Promise<void> {
-	const deadline = Date.now() + RUNNER_CONFIG_WITHIN_MS;
+	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
 	for (;;) {
 		const response = await engine.api("/runners?namespace=default");
 		if (response.ok) {
@@ -112,6 +133,20 @@ async function echo(socket: ActorSocket, text: string): Promise<string> {
 /** The bound the tests give sockets, small enough to reach. */
 const SEND_BUFFER = { messages: 3 };
 
+/** Resolves with the socket's next `n` messages, in the order they came. */
+function nextMessages(socket: ActorSocket, n: number): Promise<string[]> {
+	const received: string[] = [];
+	return new Promise((resolve) => {
+		const onMessage = (event: MessageEvent) => {
+			received.push(String(event.data));
+			if (received.length < n) return;
+			socket.removeEventListener("message", onMessage);
+			resolve(received);
+		};
+		socket.addEventListener("message", onMessage);
+	});
+}
+
 /** Resolves at the socket's next close. */
 function nextClose(socket: ActorSocket): Promise<void> {
 	return new Promise((resolve) =>
@@ -149,6 +184,10 @@ for (const kind of ENGINE_KINDS) {
 		let client: ActorClient;
 		let actorLog = new ActorLog();
 		const sockets: ActorSocket[] = [];
+		/** The actors the runner stopped (sleep, stop), recorded into `actorLog`. */
+		let stops: string[] = [];
+		const startsOf = (actorId: string) =>
+			actorLog.started.filter((id) => id === actorId).length;
 		/** Starts a runner and resolves once the engine has it (actors created after this find capacity). */
 		const startRunner = async () => {
 			let connected = () => {};
@@ -156,9 +195,13 @@ for (const kind of ENGINE_KINDS) {
 				connected = resolve;
 			});
 			actorLog = new ActorLog();
+			stops = [];
 			runner = new Runner({
 				...baseConfig(engine, actorLog),
 				onConnected: () => connected(),
+				onActorStop: async (actorId: string) => {
+					actorLog.record(() => stops.push(actorId));
+				},
 			} as unknown as ConstructorParameters<typeof Runner>[0]);
 			await runner.start();
 			await ready;
@@ -174,9 +217,10 @@ for (const kind of ENGINE_KINDS) {
 		beforeEach(async () => {
 			engine = await startEngineUnderTest(kind, {
 				// A runner that is gone is declared lost quickly: its actors move to the next runner.
-				runnerLostThresholdMs: 2000,
+				runnerLostThresholdMs: LOST_THRESHOLD_MS[kind],
 			});
 			client = new ActorClient({ endpoint: engine.url, WebSocket });
+			await declareRunnerConfig(engine);
 			await startRunner();
 		}, 60_000);
 		afterEach(async () => {
@@ -191,13 +235,11 @@ for (const kind of ENGINE_KINDS) {
 			return handle;
 		};
 		const newEchoActor = (crashPolicy: "sleep" | "restart") =>
-			untilRunnerConfig(() =>
-				client.create({
-					name: "echo",
-					runnerNameSelector: RUNNER_NAME,
-					crashPolicy,
-				}),
-			);
+			client.create({
+				name: "echo",
+				runnerNameSelector: RUNNER_NAME,
+				crashPolicy,
+			});
 		const connect = (handle: ActorHandle) => {
 			const socket = handle.connect("/ws", {
 				reconnectDelays: { baseMs: 100, maxMs: 1000 },
@@ -214,7 +256,7 @@ for (const kind of ENGINE_KINDS) {
 				runnerNameSelector: RUNNER_NAME,
 				crashPolicy: "sleep" as const,
 			};
-			const first = await untilRunnerConfig(() => client.getOrCreate(request));
+			const first = await client.getOrCreate(request);
 			const again = await client.getOrCreate(request);
 			expect(again.id).toBe(first.id);
 			const other = await client.create({ ...request, key: `k2-${kind}` });
@@ -249,26 +291,44 @@ for (const kind of ENGINE_KINDS) {
 			expect((refusal as RivetError).status).toBe(404);
 		}, 30_000);
 
-		// The real engine 2.3.19 is skipped here: with our runner, an actor woken right after a sleep was put back
-		// to sleep ~1.5 s later, and a WebSocket alone did not wake it again (each upgrade waited until the client
-		// gave it up), so the socket came back only some of the time.
-		it.skipIf(kind === "rivet")(
-			"a socket comes back by itself after the actor sleeps (the reconnect wakes it) (skipped on the real engine: it does not reliably wake a sleeping actor for a WebSocket)",
-			async () => {
-				const handle = await running(await newEchoActor("sleep"));
-				const socket = connect(handle);
-				await opens(socket);
-				expect(await echo(socket, "one")).toBe("one");
-				const closed = nextClose(socket);
-				runner?.sleepActor(handle.id);
-				await closed;
-				expect(await echoOnceBack(socket, "after sleep")).toBeGreaterThan(0);
-				expect(actorLog.started.filter((id) => id === handle.id)).toHaveLength(
-					2,
-				);
-			},
-			30_000,
-		);
+		it("a socket comes back by itself after the actor sleeps: its reconnect wakes the actor, sends made while down arrive after, in order; a new socket wakes a sleeping actor too", async () => {
+			const handle = await running(await newEchoActor("sleep"));
+			const socket = connect(handle);
+			await opens(socket);
+			expect(await echo(socket, "one")).toBe("one");
+			const kept = nextMessages(socket, 3);
+			let sleepClose: { code: number; reason: string } | undefined;
+			let sentNow: boolean[] = [];
+			// In the close listener the socket is down (its reconnect waits for a timer): the sends are kept.
+			socket.addEventListener(
+				"close",
+				(event) => {
+					sleepClose = { code: event.code, reason: event.reason };
+					sentNow = ["a", "b", "c"].map((text) => socket.send(text));
+				},
+				{ once: true },
+			);
+			runner?.sleepActor(handle.id);
+			expect(await kept).toEqual(["a", "b", "c"]);
+			expect(sentNow).toEqual([false, false, false]);
+			expect(sleepClose?.code).toBe(1000);
+			expect(sleepClose?.reason).toMatch(/^actor\.stopped/);
+			expect(socket.ending).toBeUndefined();
+			expect(startsOf(handle.id)).toBe(2);
+
+			// A socket opened to an actor that is asleep (the engine says so, the runner has stopped it) wakes it.
+			socket.close();
+			runner?.sleepActor(handle.id);
+			await engine.untilActor(handle.id, isSleeping);
+			await actorLog.until(
+				"the actor stopped twice",
+				() => stops.filter((id) => id === handle.id).length === 2,
+			);
+			const fresh = connect(handle);
+			await opens(fresh);
+			expect(await echo(fresh, "woken")).toBe("woken");
+			expect(startsOf(handle.id)).toBe(3);
+		}, 30_000);
 
 		it("a socket to a destroyed actor ends (actor.not_found), and later sends throw", async () => {
 			const handle = await running(await newEchoActor("sleep"));
