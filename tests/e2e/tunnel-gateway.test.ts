@@ -4,11 +4,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { Runner } from "../../src/core/index.ts";
-import { resolveTarget } from "../../src/engine/gateway/addressing.ts";
+import {
+	isForeignActorId,
+	resolveTarget,
+} from "../../src/engine/gateway/addressing.ts";
 import {
 	atOrBefore,
 	HibernationBuffer,
 } from "../../src/engine/gateway/hibernation-buffer.ts";
+import { newRivetId } from "../../src/engine/ids.ts";
 import {
 	type TunnelRunnerClass,
 	useTunnelContext,
@@ -38,7 +42,17 @@ describe("addressing (spec §8.6)", () => {
 		expect(resolveTarget("/request/a?b", headers)).toEqual({
 			actorId: "id1",
 			path: "/request/a?b",
+			byHeaders: true,
 		});
+		// An upgrade so addressed is marked, for the gateway to refuse; subprotocol addressing wins over headers.
+		expect(resolveTarget("/ws", headers, ["rivet"])?.byHeaders).toBe(true);
+		expect(
+			resolveTarget("/ws", headers, [
+				"rivet",
+				"rivet_target.actor",
+				"rivet_actor.id2",
+			]),
+		).toEqual({ actorId: "id2", path: "/ws" });
 		expect(resolveTarget("/request", headers)?.path).toBe("/request");
 		expect(resolveTarget("/requests", headers)).toBeNull();
 		expect(resolveTarget("/other", headers)).toBeNull();
@@ -50,6 +64,16 @@ describe("addressing (spec §8.6)", () => {
 			]),
 		).toEqual({ actorId: "id/2", path: "/chat" });
 		expect(resolveTarget("/chat", noHeaders, ["rivet"])).toBeNull();
+	});
+});
+
+describe("datacenter labels", () => {
+	it("an id is foreign when its label is not the engine's (1); a string that is no id is not", () => {
+		const id = newRivetId();
+		expect(isForeignActorId(id)).toBe(false);
+		expect(isForeignActorId(`${id.slice(0, -3)}m00`)).toBe(true);
+		expect(isForeignActorId("0".repeat(30))).toBe(false);
+		expect(isForeignActorId("not-an-id")).toBe(false);
 	});
 });
 

@@ -3,8 +3,9 @@
  * same list runs with our runner and the reference runner on the dev engine (tests/e2e/tunnel-ours.test.ts,
  * tests/conformance/reference-runner-tunnel.test.ts) and on the real Rivet Engine
  * (tests/rivet-engine/tunnel-{ours,reference}.test.ts). Only the RunnerConfig fields both runners share are used.
- * Where the real engine's gateway answers differently, the real engine's answer is asserted; a branch per engine
- * kind marks what the dev engine does not match yet (see docs/engine.md).
+ * Both engines' gateways answer alike, but where the dev engine keeps a difference on purpose: there a branch
+ * `devEngineDiffers(kind, row)` asserts each engine's answer, `row` naming the row of docs/engine.md's table
+ * that says why (rest-differential.test.ts checks the rows are there).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RawData, WebSocket } from "ws";
@@ -12,6 +13,7 @@ import {
 	type HibernatingWebSocketMetadata,
 	Runner as OurRunner,
 } from "../../src/core/index.ts";
+import { newRivetId } from "../../src/engine/ids.ts";
 import type { EngineOptions } from "../../src/engine/index.ts";
 import {
 	type EngineKind,
@@ -22,6 +24,7 @@ import {
 	startEngineUnderTest,
 } from "../helpers/engines.ts";
 import { Recorder } from "../helpers/recorder.ts";
+import type { GatewayDifference } from "../rivet-engine/differential.ts";
 
 export const RUNNER_NAME = "tunnel-runner";
 
@@ -391,6 +394,11 @@ export function useTunnelContext(
 }
 
 const text = (data: Buffer) => data.toString("utf8");
+
+/** True on the dev engine where it differs from the real one on purpose; `row` is the docs/engine.md row. */
+function devEngineDiffers(kind: EngineKind, _row: GatewayDifference): boolean {
+	return kind === "dev";
+}
 const MiB = 1024 * 1024;
 
 /** The scenarios both runners must pass through the gateway of either engine. */
@@ -486,11 +494,8 @@ function describeGatewayScenarios(
 				body: new Uint8Array(20 * MiB + 1),
 			});
 			expect(tooBig.status).toBe(413);
-			// dev engine differs: it names the error guard.request_body_too_large, see docs/engine.md
 			expect(tooBig.headers.get("x-rivet-error")).toBe(
-				kind === "rivet"
-					? "guard.invalid_request_body"
-					: "guard.request_body_too_large",
+				"guard.invalid_request_body",
 			);
 		}, 60_000);
 
@@ -547,27 +552,29 @@ function describeGatewayScenarios(
 		});
 
 		it("HTTP and WebSocket: an unknown actor is refused, the error named in x-rivet-error or the close reason", async () => {
-			const { engine, actor, client } = ctx();
-			const id = await actor();
-			// Same shape as a real id (the real engine parses it), another actor.
-			const missing = `${id.slice(0, -6)}aaaaaa`;
+			const { engine, client } = ctx();
+			// A well-formed id of this datacenter (label 1) that names no actor.
+			const missing = newRivetId();
 			const response = await fetch(`${engine.url}/gateway/${missing}/x`);
-			// dev engine differs: 404 actor.not_found where the real engine 2.3.19 answers 500 core.internal_error,
-			// see docs/engine.md
-			expect([response.status, response.headers.get("x-rivet-error")]).toEqual(
-				kind === "rivet"
-					? [500, "core.internal_error"]
-					: [404, "actor.not_found"],
-			);
+			expect([response.status, response.headers.get("x-rivet-error")]).toEqual([
+				404,
+				"actor.not_found",
+			]);
 			expect(response.headers.get("content-type")).toMatch(/json/);
 			// Over WebSocket the gateway accepts, then closes 1011 with the same error and a ray id.
 			const closed = await client(`/gateway/${missing}/ws`).closed;
 			expect(closed.code).toBe(1011);
-			expect(closed.reason).toMatch(
-				kind === "rivet"
-					? /^core\.internal_error#[0-9a-z]{30}$/
-					: /^actor\.not_found#[0-9a-z]{30}$/,
-			);
+			expect(closed.reason).toMatch(/^actor\.not_found#[0-9a-z]{30}$/);
+			// The same id with another datacenter label (its last digits): refused before any actor is looked up.
+			const elsewhere = `${missing.slice(0, -3)}m00`;
+			const foreign = await fetch(`${engine.url}/gateway/${elsewhere}/x`);
+			expect([foreign.status, foreign.headers.get("x-rivet-error")]).toEqual([
+				400,
+				"datacenter.not_found",
+			]);
+			const foreignClosed = await client(`/gateway/${elsewhere}/ws`).closed;
+			expect(foreignClosed.code).toBe(1011);
+			expect(foreignClosed.reason).toMatch(/^datacenter\.not_found#/);
 		});
 
 		it("HTTP: a handler error is a 500 and the runner keeps serving", async () => {
@@ -638,14 +645,14 @@ function describeGatewayScenarios(
 			);
 			socket.ws.send(new Uint8Array(20 * MiB + 1));
 			socket.ws.send("after");
-			if (kind === "rivet") {
-				// Real engine 2.3.19: the oversized client message is dropped without a word and the socket carries
-				// on (the next message is the next echo). The dev engine closes 1009, see docs/engine.md.
-				await socket.received(3);
-				expect(text(socket.messages[2]?.data as Buffer)).toBe("after");
-			} else {
+			if (devEngineDiffers(kind, "D12")) {
 				expect(await socket.closed).toEqual({ code: 1009, reason: "" });
 				expect(socket.messages).toHaveLength(2);
+			} else {
+				// Real engine 2.3.19: the oversized client message is dropped without a word and the socket carries
+				// on (the next message is the next echo).
+				await socket.received(3);
+				expect(text(socket.messages[2]?.data as Buffer)).toBe("after");
 			}
 		}, 60_000);
 
@@ -657,24 +664,13 @@ function describeGatewayScenarios(
 				"rivet_target.actor",
 				`rivet_actor.${id}`,
 			]);
-			if (kind === "rivet") {
-				// The real engine answers `rivet` whatever was offered; ws aborts a handshake answered with an
-				// unoffered subprotocol.
-				await expect(offeredNone.opened).rejects.toThrow(
-					/subprotocol but none was requested/,
-				);
-				await expect(targetOnly.opened).rejects.toThrow(/invalid subprotocol/);
-				await Promise.all([offeredNone.closed, targetOnly.closed]);
-			} else {
-				// dev engine differs: it answers no subprotocol when none was offered and the first offered one
-				// otherwise, see docs/engine.md
-				await offeredNone.opened;
-				await targetOnly.opened;
-				expect([offeredNone.ws.protocol, targetOnly.ws.protocol]).toEqual([
-					"",
-					"rivet_target.actor",
-				]);
-			}
+			// Both engines answer `rivet` whatever was offered; ws aborts a handshake answered with an unoffered
+			// subprotocol.
+			await expect(offeredNone.opened).rejects.toThrow(
+				/subprotocol but none was requested/,
+			);
+			await expect(targetOnly.opened).rejects.toThrow(/invalid subprotocol/);
+			await Promise.all([offeredNone.closed, targetOnly.closed]);
 		});
 
 		it("WebSocket: close codes travel both ways", async () => {
@@ -724,7 +720,7 @@ function describeGatewayScenarios(
 			]);
 		});
 
-		it("WebSocket: addressed by x-rivet-* headers: routed by the dev engine; the real engine closes 1011 guard.websocket_not_supported", async () => {
+		it("WebSocket: addressed by x-rivet-* headers (HTTP only): accepted, then closed 1011 guard.websocket_not_supported", async () => {
 			const { actor, wsUrl } = ctx();
 			const id = await actor();
 			const socket = new WebSocket(wsUrl("/request/ws"), ["rivet"], {
@@ -741,18 +737,12 @@ function describeGatewayScenarios(
 					);
 				},
 			);
-			if (kind === "rivet") {
-				// Its header addressing is for HTTP only (WebSockets use the subprotocols): the upgrade is accepted,
-				// then closed. See docs/engine.md.
-				expect(messages).toEqual([]);
-				expect(closed.code).toBe(1011);
-				expect(closed.reason).toMatch(
-					/^guard\.websocket_not_supported#[0-9a-z]{30}$/,
-				);
-			} else {
-				expect(messages).toEqual(["by headers"]);
-				expect(closed).toEqual({ code: 1000, reason: "done" });
-			}
+			// WebSockets are addressed by path or subprotocols; the actor never sees this one.
+			expect(messages).toEqual([]);
+			expect(closed.code).toBe(1011);
+			expect(closed.reason).toMatch(
+				/^guard\.websocket_not_supported#[0-9a-z]{30}$/,
+			);
 		});
 
 		it("WebSocket: a burst of messages arrives in order", async () => {
@@ -780,16 +770,16 @@ function describeGatewayScenarios(
 			expect(destroyed.status).toBe(200);
 			await log.until("the actor's socket closed", () => log.closes.length > 0);
 			expect(log.closes).toEqual([{ code: 1000, reason: "actor.stopped" }]);
-			if (kind === "rivet") {
-				// Real engine 2.3.19: guard keeps the client socket open after its actor is destroyed (seen open
-				// > 10 s, messages sent on it answered by nothing). The dev engine closes it, see docs/engine.md.
-				await engine.untilActor(id, isDestroyed);
-				expect(socket.ws.readyState).toBe(WebSocket.OPEN);
-			} else {
+			if (devEngineDiffers(kind, "D11")) {
 				expect(await socket.closed).toEqual({
 					code: 1000,
 					reason: "actor.stopped",
 				});
+			} else {
+				// Real engine 2.3.19: guard keeps the client socket open after its actor is destroyed (seen open
+				// > 10 s, messages sent on it answered by nothing) until its tunnel ping times out.
+				await engine.untilActor(id, isDestroyed);
+				expect(socket.ws.readyState).toBe(WebSocket.OPEN);
 			}
 		});
 	});
@@ -946,10 +936,10 @@ function describeHibernationScenarios(
 				"echo:c",
 				"echo:d",
 			]);
-			// The actor's push while restoring (`restored`): the dev engine holds it for the client; the real
-			// engine 2.3.19 drops what the actor sends before its gateway re-attaches the socket (a race, seen
-			// either way), see docs/engine.md.
-			if (kind === "dev") expect(socket.texts()[2]).toBe("restored");
+			// The actor's push while restoring (`restored`): the dev engine delivers it; the real engine 2.3.19
+			// drops what the actor sends before its gateway re-attaches the socket (a race, seen either way).
+			if (devEngineDiffers(kind, "D13"))
+				expect(socket.texts()[2]).toBe("restored");
 		});
 
 		it("woken by something else (HTTP), the actor restores the socket and it carries messages again", async () => {
@@ -961,7 +951,7 @@ function describeHibernationScenarios(
 			await log.until("the socket restored", () => log.restores.length === 1);
 			// Dev engine: the push made while restoring reaches the client at once (dropped by the real engine's
 			// gateway when it races its re-attach, see above).
-			if (kind === "dev") await socket.receivedText("restored");
+			if (devEngineDiffers(kind, "D13")) await socket.receivedText("restored");
 			socket.ws.send("b");
 			await socket.receivedText("echo:b");
 			expect(log.received).toEqual(["a", "b"]);
@@ -971,7 +961,7 @@ function describeHibernationScenarios(
 			const { engine } = ctx();
 			const { id, socket } = await socketOfSleepingActor(["a"]);
 			socket.ws.close(4100, "bye");
-			if (kind === "dev") {
+			if (devEngineDiffers(kind, "D14")) {
 				// The dev engine wakes the actor, restores the socket and delivers the client's close.
 				await log.until(
 					"the actor heard the close",
@@ -988,7 +978,6 @@ function describeHibernationScenarios(
 			// included, is over when the request is answered) either StartActor no longer lists the socket and the
 			// runner closes the persisted one `1000 ws.stale_metadata`, or the delete lost the race and the actor
 			// restores a socket whose client is gone, told nothing. Both seen; the client's 4100 never arrives.
-			// See docs/engine.md.
 			await socket.closed;
 			expect((await fetch(`${engine.url}/gateway/${id}/echo`)).status).toBe(
 				200,

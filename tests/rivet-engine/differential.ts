@@ -177,3 +177,11 @@ export function isAllowed(
 			(a.when === undefined || a.when(difference.real, difference.dev)),
 	);
 }
+
+/**
+ * Gateway differences the tunnel scenarios (tests/e2e/tunnel-scenarios.ts) assert per engine, each through
+ * `devEngineDiffers(kind, row)` and each a row of docs/engine.md's table (rest-differential.test.ts checks both):
+ * what the dev engine keeps on purpose where the real engine 2.3.19's gateway behaves worse.
+ */
+export const GATEWAY_DIFFERENCES = ["D11", "D12", "D13", "D14"] as const;
+export type GatewayDifference = (typeof GATEWAY_DIFFERENCES)[number];

@@ -21,6 +21,7 @@ import {
 	type AllowedDifference,
 	type Difference,
 	differences,
+	GATEWAY_DIFFERENCES,
 	isAllowed,
 	type Observation,
 	observe,
@@ -116,6 +117,8 @@ interface Step {
 const json = { "content-type": "application/json" };
 /** A well-formed actor id that neither engine knows (the same on both). */
 const UNKNOWN_ACTOR = newRivetId();
+/** The same id with another datacenter label (its last base36 digits): an actor of a datacenter neither has. */
+const FOREIGN_ACTOR = `${UNKNOWN_ACTOR.slice(0, -3)}m00`;
 const NS = "namespace=default";
 const counterBody = (extra: Record<string, unknown> = {}) => ({
 	name: "counter",
@@ -513,6 +516,11 @@ const BEFORE_RUNNER: Step[] = [
 		path: () => `/gateway/${UNKNOWN_ACTOR}/echo`,
 	},
 	{
+		name: "GET /gateway/{other datacenter}/echo",
+		method: "GET",
+		path: () => `/gateway/${FOREIGN_ACTOR}/echo`,
+	},
+	{
 		name: "GET /echo (x-rivet-actor, not a /request path)",
 		method: "GET",
 		path: () => "/echo",
@@ -715,6 +723,11 @@ const GATEWAY_SOCKETS: ScriptStep[] = [
 		name: "WS /gateway/{unknown}/ws without a subprotocol",
 		run: (side) =>
 			gatewaySocketOutcome(side, `/gateway/${UNKNOWN_ACTOR}/ws`, []),
+	},
+	{
+		name: "WS /gateway/{other datacenter}/ws",
+		run: (side) =>
+			gatewaySocketOutcome(side, `/gateway/${FOREIGN_ACTOR}/ws`, ["rivet"]),
 	},
 	{
 		name: "WS /ws with only rivet_target.actor + rivet_actor.{unknown}",
@@ -1159,6 +1172,24 @@ it("the dev engine answers every request as the real Rivet Engine, but for the d
 	).toEqual([]);
 	// Every allowance is still needed, and documented.
 	expect(ALLOWED.map((a) => a.doc).filter((doc) => !used.has(doc))).toEqual([]);
+	expectDocumented(ALLOWED.map((a) => a.doc));
+}, 100_000);
+
+it("every gateway difference the tunnel scenarios assert per engine is a row of docs/engine.md", () => {
+	const scenarios = readFileSync(
+		new URL("../e2e/tunnel-scenarios.ts", import.meta.url),
+		"utf8",
+	);
+	const named = [
+		...scenarios.matchAll(/devEngineDiffers\(kind, "(D\d+)"\)/g),
+	].map((m) => m[1]);
+	// Each listed row is still asserted by a scenario (the type allows no other names there).
+	expect(new Set(named)).toEqual(new Set(GATEWAY_DIFFERENCES));
+	expectDocumented(GATEWAY_DIFFERENCES);
+});
+
+/** Each id is a row of the table under "Where the dev engine differs from the Rivet Engine". */
+function expectDocumented(ids: readonly string[]): void {
 	const docs = readFileSync(
 		new URL("../../docs/engine.md", import.meta.url),
 		"utf8",
@@ -1167,8 +1198,8 @@ it("the dev engine answers every request as the real Rivet Engine, but for the d
 		"## Where the dev engine differs from the Rivet Engine",
 	)[1];
 	expect(section, "docs/engine.md has the differences section").toBeDefined();
-	for (const { doc } of ALLOWED)
-		expect(section, `row ${doc} in docs/engine.md`).toMatch(
-			new RegExp(`^\\| ${doc} \\|`, "m"),
+	for (const id of ids)
+		expect(section, `row ${id} in docs/engine.md`).toMatch(
+			new RegExp(`^\\| ${id} \\|`, "m"),
 		);
-}, 100_000);
+}

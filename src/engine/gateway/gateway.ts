@@ -9,8 +9,11 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import { WebSocketServer } from "ws";
+import { closeFrameFor } from "../errors.ts";
+import type { ActorRecord } from "../storage/types.ts";
 import { type ActorDirectory, ActorWatch } from "./actor-watch.ts";
-import type { ActorTarget } from "./addressing.ts";
+import { type ActorTarget, isForeignActorId } from "./addressing.ts";
+import { GatewayError } from "./gateway-error.ts";
 import {
 	type GatewayOptions,
 	MAX_REQUEST_BODY_BYTES,
@@ -112,6 +115,12 @@ export class Gateway {
 				client.close(1001, "ws.going_away");
 				return;
 			}
+			if (target.byHeaders) {
+				// Guard's header addressing is for HTTP; it accepts such an upgrade, then closes it.
+				const frame = closeFrameFor("guard", "websocket_not_supported");
+				client.close(frame.code, frame.reason);
+				return;
+			}
 			new ProxiedWebSocket(this, client, target, headers).start();
 		});
 	}
@@ -132,6 +141,21 @@ export class Gateway {
 			});
 		}
 		return out;
+	}
+
+	/** The actor once it is Ready (waking it); an id of another datacenter is refused first, as guard does. */
+	async readyAndLinked(
+		actorId: string,
+		timeoutMs: number,
+	): Promise<ActorRecord> {
+		if (isForeignActorId(actorId))
+			throw new GatewayError(
+				"datacenter",
+				"not_found",
+				"The provided datacenter does not exist.",
+				400,
+			);
+		return this.watch.ready(actorId, timeoutMs);
 	}
 
 	/** Registers an in-flight request under a fresh random id. */

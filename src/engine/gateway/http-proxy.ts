@@ -27,10 +27,11 @@ export async function proxyHttp(
 		request.method === "GET" || request.method === "HEAD"
 			? null
 			: await request.arrayBuffer();
+	// Guard's name for it: a body past its limit is an invalid request body (413).
 	if (body && body.byteLength > MAX_REQUEST_BODY_BYTES) {
 		return new GatewayError(
 			"guard",
-			"request_body_too_large",
+			"invalid_request_body",
 			`Request bodies are limited to ${MAX_REQUEST_BODY_BYTES} bytes`,
 			413,
 		).toResponse();
@@ -54,7 +55,7 @@ export async function proxyHttp(
 	for (let attempt = 1; attempt <= maxAttempts; attempt++) {
 		if (attempt > 1) await gateway.delay(retryBaseDelayMs * 2 ** (attempt - 2));
 		try {
-			const actor = await gateway.watch.ready(
+			const actor = await gateway.readyAndLinked(
 				target.actorId,
 				actorReadyTimeoutMs,
 			);

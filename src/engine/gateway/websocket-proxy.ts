@@ -89,7 +89,7 @@ export class ProxiedWebSocket {
 	async #bindWhenReady(waitingIn: State): Promise<boolean> {
 		let actor: ActorRecord;
 		try {
-			actor = await this.#gateway.watch.ready(
+			actor = await this.#gateway.readyAndLinked(
 				this.actorId,
 				this.#gateway.options.actorReadyTimeoutMs,
 			);
