@@ -48,6 +48,9 @@ const UPGRADE_ONLY_HEADERS = new Set([
 	"sec-websocket-extensions",
 ]);
 
+/** How often a request for an actor whose runner is not connected checks for it again. */
+const RUNNER_LINK_POLL_MS = 50;
+
 export class Gateway {
 	readonly options: ResolvedGatewayOptions;
 	readonly watch: ActorWatch;
@@ -143,7 +146,11 @@ export class Gateway {
 		return out;
 	}
 
-	/** The actor once it is Ready (waking it); an id of another datacenter is refused first, as guard does. */
+	/**
+	 * The actor once it is Ready and its runner's socket is attached. After an engine restart an actor's record
+	 * still names its runner, which may not have reconnected yet: anything sent to it now would be dropped (a
+	 * WebSocket open then waits out its whole open timeout), so wait for the link as for an actor not yet ready.
+	 */
 	async readyAndLinked(
 		actorId: string,
 		timeoutMs: number,
@@ -155,7 +162,32 @@ export class Gateway {
 				"The provided datacenter does not exist.",
 				400,
 			);
-		return this.watch.ready(actorId, timeoutMs);
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const actor = await this.watch.ready(
+				actorId,
+				Math.max(0, deadline - Date.now()),
+			);
+			if (actor.runnerId !== null && this.#deps.link(actor.runnerId))
+				return actor;
+			if (Date.now() >= deadline)
+				throw new GatewayError(
+					"guard",
+					"actor_ready_timeout",
+					`Actor ${actorId} was not ready within ${timeoutMs} ms: its runner is not connected`,
+					504,
+					true,
+				);
+			// The registry has no attach event for the gateway: poll, bounded by the deadline.
+			await this.delay(RUNNER_LINK_POLL_MS);
+			if (this.#closed)
+				throw new GatewayError(
+					"guard",
+					"service_unavailable",
+					"Engine closing",
+					503,
+				);
+		}
 	}
 
 	/** Registers an in-flight request under a fresh random id. */
