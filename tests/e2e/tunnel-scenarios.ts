@@ -904,8 +904,14 @@ function describeHibernationScenarios(
 			log.runner = ctx().runner as HibernationRunner;
 		});
 
-		/** A sleep-policy actor whose socket sent `messages` (each echoed), then the actor put to sleep. */
-		async function socketOfSleepingActor(messages: string[]) {
+		/**
+		 * A sleep-policy actor whose socket sent `messages` (each echoed), then the actor put to sleep. With
+		 * `wakesAtOnce` (an unacked message) it is not awaited asleep: both engines wake it right away.
+		 */
+		async function socketOfSleepingActor(
+			messages: string[],
+			{ wakesAtOnce = false } = {},
+		) {
 			const { actor, client, runner, engine } = ctx();
 			const id = await actor({ crash_policy: "sleep" });
 			const socket = client(`/gateway/${id}/hws`);
@@ -915,7 +921,7 @@ function describeHibernationScenarios(
 			runner.sleepActor(id);
 			// Both: the engine shows it asleep (set as soon as the engine takes the sleep intent) and the runner
 			// has stopped it (until then the real engine still delivers messages to the running actor).
-			await engine.untilActor(id, isSleeping);
+			if (!wakesAtOnce) await engine.untilActor(id, isSleeping);
 			await log.until("the actor stopped", () => log.stops.includes(id));
 			return { id, socket };
 		}
@@ -987,8 +993,15 @@ function describeHibernationScenarios(
 			expect([[], ["1000 ws.stale_metadata"]]).toContainEqual(log.closes);
 		});
 
-		it("a message the actor never acked is redelivered after the wake, acked ones are not", async () => {
-			const { socket } = await socketOfSleepingActor(["kept", "noack:x"]);
+		it("a message the actor never acked wakes it as soon as it sleeps and is redelivered, acked ones are not", async () => {
+			const { id, socket } = await socketOfSleepingActor(["kept", "noack:x"], {
+				wakesAtOnce: true,
+			});
+			// No client message: the engine wakes the actor itself for what it still owes it.
+			await log.until("the unacked message redelivered", () =>
+				log.received.includes("noack:x", 2),
+			);
+			expect(log.starts).toEqual([id, id]);
 			socket.ws.send("y");
 			await socket.receivedText("echo:y");
 			expect(log.received).toEqual(["kept", "noack:x", "noack:x", "y"]);

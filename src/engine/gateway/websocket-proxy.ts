@@ -3,7 +3,8 @@
  * index 0 and wait ≤15 s for the runner's open, then messages both ways (gateway → runner indexes 1, 2, … wrapping),
  * close both ways. Hibernatable sockets keep every unacked message; when the actor stops (or the runner closes
  * with `hibernate: true`) the client stays connected, its next message wakes the actor and the unacked messages
- * are republished with their original indexes. Non-hibernatable sockets close `1000 actor.stopped`.
+ * are republished with their original indexes; a socket that hibernates with unacked messages wakes the actor at
+ * once to redeliver them. Non-hibernatable sockets close `1000 actor.stopped`.
  *
  * A client that closes while its socket hibernates wakes the actor, which hears the close once it has restored
  * the socket (as guard does).
@@ -254,6 +255,9 @@ export class ProxiedWebSocket {
 	#hibernate(): void {
 		this.#state = "hibernating";
 		this.#runnerId = undefined;
+		// Messages the actor never acked are still owed to it: wake it now to redeliver them, as guard does
+		// ("exiting hibernating due to pending messages").
+		if ((this.#buffer?.size ?? 0) > 0) void this.#resume();
 	}
 
 	/** A client message arrived while the actor sleeps: wake it, then republish what it has not acked. */
