@@ -39,7 +39,7 @@ async function until(what: string, check: () => Promise<boolean>) {
 	}
 }
 
-it("after an engine restart, a client WebSocket that comes before the runner waits for it, then opens and carries messages", async () => {
+it("after an engine restart, a client WebSocket and a request that come before the runner wait for it, then go through", async () => {
 	const dir = mkdtempSync(join(tmpdir(), "edgerunner-gateway-link-"));
 	cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
 	const storage = { path: join(dir, "engine.sqlite") };
@@ -94,7 +94,25 @@ it("after an engine restart, a client WebSocket that comes before the runner wai
 		client.once("error", reject);
 	});
 
+	// The socket is surely in before the runner (its open was awaited); the request most likely is too.
+	const request = fetch(`${engine.url}/gateway/${actorId}/hello`);
+
 	const back = await connectRunner(engine);
+	const start = await back.next(
+		"ToClientTunnelMessage",
+		(m) => m.messageKind.tag === "ToClientRequestStart",
+	);
+	back.send({
+		tag: "ToServerTunnelMessage",
+		val: {
+			messageId: { ...start.messageId, messageIndex: 0 },
+			messageKind: {
+				tag: "ToServerResponseStart",
+				val: { status: 200, headers: new Map(), body: null, stream: false },
+			},
+		},
+	});
+	expect((await request).status).toBe(200);
 	// Before the fix the open went to the absent runner and was lost: nothing came here.
 	const open = await back.next(
 		"ToClientTunnelMessage",
