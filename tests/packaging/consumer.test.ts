@@ -50,6 +50,8 @@ beforeAll(() => {
 	);
 	for (const file of [
 		"examples/counter/counter.mjs",
+		"examples/counter/page.mjs",
+		"examples/counter/client-module.generated.mjs",
 		"examples/bun/main.mjs",
 		"examples/deno/main.mjs",
 		"examples/cloudflare/worker.js",
@@ -73,10 +75,12 @@ const IMPORT_CHECK = `
 const core = await import("edgerunner");
 const node = await import("edgerunner/node");
 const serverless = await import("edgerunner/serverless");
+const client = await import("edgerunner/client");
 console.log(JSON.stringify({
 	Runner: typeof core.Runner,
 	startRunner: typeof node.startRunner,
 	createServerlessApp: typeof serverless.createServerlessApp,
+	ActorClient: typeof client.ActorClient,
 	webSocket: (await node.nodeWebSocket()) === globalThis.WebSocket ? "native" : "ws",
 }));
 `;
@@ -88,7 +92,7 @@ const NODES = [
 for (const { name, node, websocket } of NODES) {
 	const installed = existsSync(node);
 	it.skipIf(!installed)(
-		`${name}: imports edgerunner, edgerunner/node and edgerunner/serverless as ESM; WebSocket is ${websocket}${installed ? "" : " (skipped: tools/node24 not installed)"}`,
+		`${name}: imports edgerunner, edgerunner/node, edgerunner/serverless and edgerunner/client as ESM; WebSocket is ${websocket}${installed ? "" : " (skipped: tools/node24 not installed)"}`,
 		() => {
 			const result = spawnSync(
 				node,
@@ -100,6 +104,7 @@ for (const { name, node, websocket } of NODES) {
 				Runner: "function",
 				startRunner: "function",
 				createServerlessApp: "function",
+				ActorClient: "function",
 				webSocket: websocket,
 			});
 		},

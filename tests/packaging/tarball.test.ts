@@ -12,7 +12,7 @@ interface ExportEntry {
 	default: string;
 }
 
-it("npm pack ships JS + .d.ts for every export (., engine, node, deno, bun, cloudflare, serverless) and no tests or fixtures", () => {
+it("npm pack ships JS + .d.ts for every export (., engine, node, deno, bun, cloudflare, serverless, client) and no tests or fixtures", () => {
 	const packed = npmPack();
 	const paths = new Set(packed.files.map((f) => f.path));
 	const manifest = JSON.parse(
@@ -22,6 +22,7 @@ it("npm pack ships JS + .d.ts for every export (., engine, node, deno, bun, clou
 		[
 			".",
 			"./bun",
+			"./client",
 			"./cloudflare",
 			"./deno",
 			"./engine",
@@ -50,5 +51,8 @@ it("npm pack ships JS + .d.ts for every export (., engine, node, deno, bun, clou
 	);
 	expect(unwanted).toEqual([]);
 	// The CLI's demo (`edgerunner` with no subcommand) loads the example counter actor from the package.
-	expect(paths.has("examples/counter/counter.mjs")).toBe(true);
+	// …with the page it serves and the pre-built client module the page imports; not the script that builds it.
+	for (const file of ["counter.mjs", "page.mjs", "client-module.generated.mjs"])
+		expect(paths.has(`examples/counter/${file}`)).toBe(true);
+	expect(paths.has("examples/counter/build-client-module.mjs")).toBe(false);
 });
