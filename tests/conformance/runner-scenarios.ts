@@ -30,6 +30,7 @@ import {
 } from "../helpers/engines.ts";
 import { Recorder } from "../helpers/recorder.ts";
 import { TcpRelay } from "../helpers/tcp-relay.ts";
+import type { RunnerDifference } from "../rivet-engine/differential.ts";
 
 export interface ScenarioRunner {
 	start(): Promise<void>;
@@ -147,15 +148,34 @@ const SCENARIO_TIMEOUT_MS = 45_000;
  */
 const ENGINE_STEP_MS = 30_000;
 /**
+ * True on the dev engine where it differs from the real one; `row` is the row of docs/engine.md's table
+ * (rest-differential.test.ts checks that every row named here is there).
+ */
+function devEngineDiffers(kind: EngineKind, _row: RunnerDifference): boolean {
+	return kind === "dev";
+}
+
+/**
+ * Polls (bounded) until `check` holds: for a state both engines reach, the real one later (`row` of
+ * docs/engine.md's table), so a scenario that waits for it asserts the same on both.
+ */
+async function untilEngineShows(
+	_row: RunnerDifference,
+	check: () => Promise<boolean>,
+): Promise<void> {
+	const deadline = Date.now() + ENGINE_STEP_MS;
+	while (!(await check()) && Date.now() < deadline)
+		await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+/**
  * The lost threshold of the scenarios that wait for it. The real engine measures it from the runner's last
  * pong and pings every 3 s, so it must be above that; the dev engine measures it from the close.
  */
-const LOST_THRESHOLD_MS: Record<EngineKind, number> = {
-	dev: 1_000,
-	rivet: 4_000,
-};
+const lostThresholdMs = (kind: EngineKind): number =>
+	devEngineDiffers(kind, "D18") ? 1_000 : 4_000;
 const lostThresholdEngine = (kind: EngineKind): EngineUnderTestOptions => ({
-	runnerLostThresholdMs: LOST_THRESHOLD_MS[kind],
+	runnerLostThresholdMs: lostThresholdMs(kind),
 });
 const TOKEN = "s3cret";
 
@@ -330,7 +350,7 @@ async function rawHostedActor(
  * answers with the validation message (the one in the real engine's source), which says what to fix.
  */
 const enginePutRefusal = (kind: EngineKind, message: string): string =>
-	kind === "rivet" ? "transaction failed" : message;
+	devEngineDiffers(kind, "D15") ? message : "transaction failed";
 
 const kvBuf = (length: number, fill = 1): ArrayBuffer =>
 	new Uint8Array(length).fill(fill).buffer;
@@ -342,9 +362,10 @@ export const runnerScenarios: RunnerScenario[] = [
 			const { runner } = await ctx.startRunner();
 			expect(runner.runnerId).toEqual(expect.any(String));
 			// The real engine lists a runner shortly after its ToClientInit (~0.1 s), the dev engine at once.
-			const deadline = Date.now() + ENGINE_STEP_MS;
-			while ((await listRunners(ctx)).length === 0 && Date.now() < deadline)
-				await new Promise((resolve) => setTimeout(resolve, 100));
+			await untilEngineShows(
+				"D17",
+				async () => (await listRunners(ctx)).length > 0,
+			);
 			expect(await listRunners(ctx)).toEqual([
 				expect.objectContaining({
 					runner_id: runner.runnerId,
@@ -354,15 +375,13 @@ export const runnerScenarios: RunnerScenario[] = [
 				}),
 			]);
 			// The runner's connect made a runner config for its name (the real engine: asynchronously).
-			const configDeadline = Date.now() + ENGINE_STEP_MS;
 			const hasConfig = async () =>
 				(
 					await (
 						await ctx.engine.api("/runner-configs?namespace=default")
 					).text()
 				).includes(`"${ctx.runnerName}"`);
-			while (!(await hasConfig()) && Date.now() < configDeadline)
-				await new Promise((resolve) => setTimeout(resolve, 100));
+			await untilEngineShows("D16", hasConfig);
 			expect(await hasConfig()).toBe(true);
 			const names = (await (
 				await ctx.engine.api("/actors/names?namespace=default")
@@ -908,7 +927,7 @@ export const runnerScenarios: RunnerScenario[] = [
 			// Both engines tell the runner their threshold in ToClientInit.
 			if (ctx.runnerKind === "ours")
 				expect(ours(runner).getProtocolMetadata()?.runnerLostThreshold).toBe(
-					BigInt(LOST_THRESHOLD_MS[ctx.engine.kind]),
+					BigInt(lostThresholdMs(ctx.engine.kind)),
 				);
 			const restarted = await startedActor(ctx, events, {
 				key: "restart",
@@ -1014,6 +1033,10 @@ export const runnerScenarios: RunnerScenario[] = [
 		ownEngine: true,
 		timeoutMs: 120_000,
 		async run(ctx) {
+			// The bound of each wait after the kill covers the real engine's stall (the dev engine has none).
+			const afterKillMs = devEngineDiffers(ctx.engine.kind, "D19")
+				? ENGINE_STEP_MS
+				: 60_000;
 			const { runner, events } = await ctx.startRunner();
 			const runnerId = runner.runnerId;
 			const actor = await startedActor(ctx, events, { crash_policy: "sleep" });
@@ -1021,13 +1044,17 @@ export const runnerScenarios: RunnerScenario[] = [
 
 			await ctx.engine.restart("SIGKILL");
 			await events.until("disconnect", () => events.disconnects.length > 0);
-			await events.until("reconnection", () => events.connects >= 2, 60_000);
+			await events.until(
+				"reconnection",
+				() => events.connects >= 2,
+				afterKillMs,
+			);
 			expect(runner.runnerId).toBe(runnerId);
 			expect(
 				(await runner.kvGet(actor.actor_id, [bytes("k")])).map(text),
 			).toEqual(["before"]);
 			runner.sleepActor(actor.actor_id);
-			await ctx.engine.untilActor(actor.actor_id, isSleeping, 60_000);
+			await ctx.engine.untilActor(actor.actor_id, isSleeping, afterKillMs);
 		},
 	},
 ];
@@ -1248,7 +1275,8 @@ async function createActor(
 	runnerName: string,
 	body: Record<string, unknown>,
 ): Promise<EngineActor> {
-	if (engine.kind === "rivet") await declareRunnerConfig(engine, runnerName);
+	if (!devEngineDiffers(engine.kind, "D16"))
+		await declareRunnerConfig(engine, runnerName);
 	const response = await engine.api("/actors?namespace=default", {
 		method: "POST",
 		headers: { "content-type": "application/json" },

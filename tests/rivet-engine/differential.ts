@@ -185,3 +185,11 @@ export function isAllowed(
  */
 export const GATEWAY_DIFFERENCES = ["D11", "D12", "D13", "D14"] as const;
 export type GatewayDifference = (typeof GATEWAY_DIFFERENCES)[number];
+
+/**
+ * Differences the runner scenarios (tests/conformance/runner-scenarios.ts) branch on per engine, each named there
+ * (`devEngineDiffers(kind, row)`, or `untilEngineShows(row, …)` where both engines get to the same state, the
+ * real one later) and each a row of docs/engine.md's table (rest-differential.test.ts checks both).
+ */
+export const RUNNER_DIFFERENCES = ["D15", "D16", "D17", "D18", "D19"] as const;
+export type RunnerDifference = (typeof RUNNER_DIFFERENCES)[number];

@@ -26,6 +26,7 @@ import {
 	type Observation,
 	observe,
 	observeValue,
+	RUNNER_DIFFERENCES,
 } from "./differential.ts";
 
 /** serde's " at line L column C" suffix, which the dev engine does not compute. */
@@ -1186,6 +1187,21 @@ it("every gateway difference the tunnel scenarios assert per engine is a row of 
 	// Each listed row is still asserted by a scenario (the type allows no other names there).
 	expect(new Set(named)).toEqual(new Set(GATEWAY_DIFFERENCES));
 	expectDocumented(GATEWAY_DIFFERENCES);
+});
+
+it("every difference the runner scenarios branch on per engine is a row of docs/engine.md", () => {
+	const scenarios = readFileSync(
+		new URL("../conformance/runner-scenarios.ts", import.meta.url),
+		"utf8",
+	);
+	const named = [
+		...scenarios.matchAll(
+			/(?:devEngineDiffers\([\w.]+, |untilEngineShows\(\s*)"(D\d+)"/g,
+		),
+	].map((m) => m[1]);
+	// Each listed row is still named by a scenario (the type allows no other names there).
+	expect(new Set(named)).toEqual(new Set(RUNNER_DIFFERENCES));
+	expectDocumented(RUNNER_DIFFERENCES);
 });
 
 /** Each id is a row of the table under "Where the dev engine differs from the Rivet Engine". */
