@@ -1255,18 +1255,23 @@ async function declareRunnerConfig(
 	const declared = declaredRunnerConfigs.get(engine) ?? new Set<string>();
 	declaredRunnerConfigs.set(engine, declared);
 	if (declared.has(runnerName)) return;
-	const response = await engine.api(
-		`/runner-configs/${runnerName}?namespace=default`,
-		{
-			method: "PUT",
-			headers: { "content-type": "application/json" },
-			body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-		},
-	);
-	if (!response.ok)
-		throw new Error(
-			`PUT /runner-configs/${runnerName}: ${response.status} ${await response.text()}`,
+	// A fresh engine answers this 500 `core.internal_error` for a moment after it starts: retried within the bound.
+	const deadline = Date.now() + ENGINE_STEP_MS;
+	for (;;) {
+		const response = await engine.api(
+			`/runner-configs/${runnerName}?namespace=default`,
+			{
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
 		);
+		if (response.ok) break;
+		const answer = `${response.status} ${await response.text()}`;
+		if (response.status < 500 || Date.now() >= deadline)
+			throw new Error(`PUT /runner-configs/${runnerName}: ${answer}`);
+		await new Promise((resolve) => setTimeout(resolve, 200));
+	}
 	declared.add(runnerName);
 }
 

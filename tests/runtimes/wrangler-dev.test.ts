@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import {
-	type ActorJson,
 	type RunningEngine,
 	startEngine,
 } from "../../src/engine/index.ts";
 import { isRunning, watchActors } from "../engine/actor-watch.ts";
 import { type ChildExit, killAll, spawnRuntime } from "./child-process.ts";
+import { createActorWhenRunnerConfigured } from "./engine-api.ts";
 import { type EngineTap, startEngineTap } from "./engine-tap.ts";
 import { REPO } from "./runtimes.ts";
 
@@ -118,17 +118,12 @@ it("wrangler dev SIGKILLed and restarted: the alarm reconnects the runner and th
 		(e) => e.kind === "frame" && e.tag === "ToServerInit" && e.connection === 1,
 		15_000,
 	);
-	const created = await fetch(`${engine.url}/actors?namespace=default`, {
-		method: "POST",
-		headers: { "content-type": "application/json" },
-		body: JSON.stringify({
-			name: "counter",
-			runner_name_selector: "counter-cloudflare",
-			crash_policy: "restart",
-		}),
-	});
-	const { actor_id: actorId } = ((await created.json()) as { actor: ActorJson })
-		.actor;
+	// The engine creates the runner config as it answers the init the tap forwarded: retried until it exists.
+	const { actor_id: actorId } = await createActorWhenRunnerConfigured(
+		engine.url,
+		"counter-cloudflare",
+		"restart",
+	);
 	const running = await watch.until(actorId, isRunning);
 
 	// No hook runs: the whole process group (wrangler, esbuild, workerd) dies at once.
@@ -149,7 +144,8 @@ it("wrangler dev SIGKILLed and restarted: the alarm reconnects the runner and th
 	);
 	const rescheduled = await watch.until(
 		actorId,
-		(a) => isRunning(a) && a.start_ts !== running.start_ts,
+		// start_ts stays at the first start (as on the real engine); a new start sets connectable_ts again.
+		(a) => isRunning(a) && a.connectable_ts !== running.connectable_ts,
 		15_000,
 	);
 	expect(rescheduled.connectable_ts).not.toBeNull();
