@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `edgerunner`: `edgerunner engine [--engine dev|rivet] [--port 6420] [--host 127.0.0.1] [--data DIR] [--token t]`
+ * `edgerunner [dev]` / `edgerunner engine [--engine dev|rivet] [--port 6420] [--host 127.0.0.1] [--data DIR] [--token t]`
  * runs an engine; with no subcommand it also runs a Node runner hosting the example counter actor. The dev engine
  * is the default; `--engine rivet` runs the real Rivet Engine from `@rivetkit/engine-cli` instead. One demo, two
  * engine starters.
@@ -17,7 +17,7 @@ import {
 } from "./rivet-engine-process.ts";
 
 const USAGE = `usage:
-  edgerunner                 an engine + a Node runner hosting the example counter actor
+  edgerunner [dev]           an engine + a Node runner hosting the example counter actor
   edgerunner engine          the engine alone
 options:
   --engine <e>   dev (default): the embedded dev engine; rivet: the real Rivet Engine
@@ -77,7 +77,9 @@ async function main(argv: string[]): Promise<void> {
 			help: { type: "boolean", default: false },
 		},
 	});
-	const command = positionals[0] ?? "demo";
+	// `edgerunner dev` is the demo by its name (the issue's and docs' spelling); no subcommand means the same.
+	const command =
+		positionals[0] === "dev" ? "demo" : (positionals[0] ?? "demo");
 	if (values.help || !["demo", "engine"].includes(command)) {
 		console.log(USAGE);
 		process.exitCode = values.help ? 0 : 2;

@@ -170,9 +170,10 @@ describe("edgerunner --engine rivet (the demo on the real Rivet Engine)", () => 
 		expect(readdirSync(join(cwd, ".edgerunner", "rivet"))).toEqual([]);
 	}, 90_000);
 
-	it("--data <dir> keeps the engine's state: the next run hosts the same counter and its count carries on", async () => {
+	it("edgerunner dev --data <dir> keeps the engine's state: the next run hosts the same counter and its count carries on", async () => {
 		const cwd = scratchDir();
-		const first = await startDemo(["--data", "state"], cwd);
+		// `dev` names the demo; the second run below leaves it out.
+		const first = await startDemo(["dev", "--data", "state"], cwd);
 		expect(first.dataDir).toBe(join(cwd, "state"));
 		expect(first.cli.stdout).toContain("run again and the count carries on");
 		const countOf = async (url: string, actorId: string) =>
