@@ -3,6 +3,10 @@
  * dev engine from global-setup.ts. The actor is the counter the example worker's Durable Object runner hosts
  * (runner name "counter-workerd"): get-or-create, a request through the gateway, and a socket on `/ws` that gets
  * the count on open and a push after it sends "increment".
+ *
+ * The run ends with workerd logging "exception = ... WebSocket peer disconnected": a plain `new WebSocket` to the
+ * gateway closed cleanly (1000, wasClean) logs it too, so it is workerd's read of the engine's TCP close after the
+ * close handshake, not the client's doing, and no failure.
  */
 
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
