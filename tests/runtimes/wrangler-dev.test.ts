@@ -9,10 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
-import {
-	type RunningEngine,
-	startEngine,
-} from "../../src/engine/index.ts";
+import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { isRunning, watchActors } from "../engine/actor-watch.ts";
 import { type ChildExit, killAll, spawnRuntime } from "./child-process.ts";
 import { createActorWhenRunnerConfigured } from "./engine-api.ts";
