@@ -17,6 +17,7 @@ import {
 import { Runner } from "../../src/core/index.ts";
 import { ActorLog, baseConfig, RUNNER_NAME } from "../e2e/tunnel-scenarios.ts";
 import {
+	declareRunnerConfig,
 	ENGINE_KINDS,
 	type EngineKind,
 	type EngineUnderTest,
@@ -36,35 +37,6 @@ const LOST_THRESHOLD_MS: Record<EngineKind, number> = {
 
 /** How long the real engine may take to settle after its start, and to list a runner after its connect. */
 const ENGINE_SETTLES_WITHIN_MS = 10_000;
-
-/**
- * Declares the runner config for RUNNER_NAME up front, as a deployment would. Without it the real engine refuses
- * actors for that name (400 `no_runner_config_configured`) for 0.5 s to over 10 s after the runner's first connect;
- * a config PUT first is honoured at once. Just after the real engine starts, the PUT may be refused 400
- * `namespace.not_found` or 500 for a moment: retried within a bound. The dev engine needs no config.
- */
-async function declareRunnerConfig(engine: EngineUnderTest): Promise<void> {
-	if (engine.kind !== "rivet") return;
-	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
-	for (;;) {
-		const response = await engine.api(
-			`/runner-configs/${RUNNER_NAME}?namespace=default`,
-			{
-				method: "PUT",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-			},
-		);
-		const text = await response.text();
-		if (response.ok) return;
-		const settling =
-			response.status === 500 ||
-			text.includes('"group":"namespace","code":"not_found"');
-		if (!settling || Date.now() > deadline)
-			throw new Error(`PUT /runner-configs: ${response.status} ${text}`);
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-}
 
 /**
  * Resolves once the engine lists `runner` as taking actors: the runner's `onConnected` may come before that, and
@@ -220,7 +192,8 @@ for (const kind of ENGINE_KINDS) {
 				runnerLostThresholdMs: LOST_THRESHOLD_MS[kind],
 			});
 			client = new ActorClient({ endpoint: engine.url, WebSocket });
-			await declareRunnerConfig(engine);
+			if (engine.kind === "rivet")
+				await declareRunnerConfig(engine, RUNNER_NAME);
 			await startRunner();
 		}, 60_000);
 		afterEach(async () => {

@@ -19,6 +19,7 @@ import { WebSocket } from "ws";
 import { FatalCloseError, RunnerLostError } from "../../src/core/index.ts";
 import { RawRunner, running } from "../engine/raw-runner.ts";
 import {
+	declareRunnerConfig,
 	type EngineActor,
 	type EngineKind,
 	type EngineUnderTest,
@@ -1244,34 +1245,18 @@ export function describeRunnerScenarios(
 const declaredRunnerConfigs = new WeakMap<EngineUnderTest, Set<string>>();
 
 /**
- * Real engine: declares a `normal` runner config for `runnerName` (once per engine). A runner's connect makes
- * the engine create one, but under load that was not done 30 s later (and it is the advice of docs/deploy.md:
- * create the config before creating actors); the handshake scenario checks the connect-made one.
+ * Real engine: declares the runner config for `runnerName` once per engine (tests/helpers/engines.ts). A runner's
+ * connect makes the engine create one, but under load that was not done 30 s later; the handshake scenario checks
+ * the connect-made one.
  */
-async function declareRunnerConfig(
+async function declareRunnerConfigOnce(
 	engine: EngineUnderTest,
 	runnerName: string,
 ): Promise<void> {
 	const declared = declaredRunnerConfigs.get(engine) ?? new Set<string>();
 	declaredRunnerConfigs.set(engine, declared);
 	if (declared.has(runnerName)) return;
-	// A fresh engine answers this 500 `core.internal_error` for a moment after it starts: retried within the bound.
-	const deadline = Date.now() + ENGINE_STEP_MS;
-	for (;;) {
-		const response = await engine.api(
-			`/runner-configs/${runnerName}?namespace=default`,
-			{
-				method: "PUT",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-			},
-		);
-		if (response.ok) break;
-		const answer = `${response.status} ${await response.text()}`;
-		if (response.status < 500 || Date.now() >= deadline)
-			throw new Error(`PUT /runner-configs/${runnerName}: ${answer}`);
-		await new Promise((resolve) => setTimeout(resolve, 200));
-	}
+	await declareRunnerConfig(engine, runnerName, ENGINE_STEP_MS);
 	declared.add(runnerName);
 }
 
@@ -1281,7 +1266,7 @@ async function createActor(
 	body: Record<string, unknown>,
 ): Promise<EngineActor> {
 	if (!devEngineDiffers(engine.kind, "D16"))
-		await declareRunnerConfig(engine, runnerName);
+		await declareRunnerConfigOnce(engine, runnerName);
 	const response = await engine.api("/actors?namespace=default", {
 		method: "POST",
 		headers: { "content-type": "application/json" },

@@ -16,6 +16,7 @@ import {
 import { newRivetId } from "../../src/engine/ids.ts";
 import type { EngineOptions } from "../../src/engine/index.ts";
 import {
+	declareRunnerConfig,
 	type EngineKind,
 	type EngineUnderTest,
 	isDestroyed,
@@ -247,36 +248,6 @@ const ENGINE_SETTLES_WITHIN_MS = 10_000;
 const POLL_EVERY_MS = 100;
 
 /**
- * Declares the runner config for RUNNER_NAME up front, as a deployment would (docs/deploy.md). Without it the real
- * engine creates one at the runner's first connect but refuses actors for that name (400
- * `no_runner_config_configured`) for 0.5 s to over 10 s after; a config PUT first is honoured at once. Just after
- * the real engine starts, the PUT may be refused 400 `namespace.not_found` or 500 `core.internal_error` for a
- * moment: retried within a bound. The dev engine needs no config.
- */
-async function putRunnerConfig(engine: EngineUnderTest): Promise<void> {
-	if (engine.kind !== "rivet") return;
-	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
-	for (;;) {
-		const response = await engine.api(
-			`/runner-configs/${RUNNER_NAME}?namespace=default`,
-			{
-				method: "PUT",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-			},
-		);
-		const text = await response.text();
-		if (response.ok) return;
-		const settling =
-			response.status === 500 ||
-			text.includes('"group":"namespace","code":"not_found"');
-		if (!settling || Date.now() > deadline)
-			throw new Error(`PUT /runner-configs: ${response.status} ${text}`);
-		await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
-	}
-}
-
-/**
  * Resolves once the engine lists a runner named RUNNER_NAME that takes actors. `start()` may resolve before the
  * engine has the runner, and the real engine puts a sleep-policy actor created with no runner to sleep
  * (`no_capacity`) instead of waiting for one.
@@ -309,7 +280,7 @@ async function untilRunnerListed(engine: EngineUnderTest): Promise<void> {
 
 /**
  * POST /actors, retried while the engine answers 400 `no_runner_config_configured` (a runner config not yet
- * visible, see putRunnerConfig). Just after the real engine starts it may also answer `namespace.not_found` for
+ * visible, see declareRunnerConfig in tests/helpers/engines.ts). Just after the real engine starts it may also answer `namespace.not_found` for
  * "default" once; retried the same way.
  */
 export async function createActor(
@@ -358,7 +329,7 @@ export function useTunnelContext(
 				gateway: { retryBaseDelayMs: 20, ...engineOptions.gateway },
 			},
 		});
-		await putRunnerConfig(engine);
+		if (engine.kind === "rivet") await declareRunnerConfig(engine, RUNNER_NAME);
 		const runner = new RunnerClass(baseConfig(engine, log, overrides));
 		await runner.start();
 		await untilRunnerListed(engine);

@@ -221,6 +221,43 @@ const NAMESPACE_WITHIN_MS = 30_000;
  * "created default namespace"), and its first runners then stalled (runner config never created, runner not
  * listed). Bounded polling: there is no readiness event to await from outside the process.
  */
+/** How long a just-started real engine may refuse a runner config PUT (`namespace.not_found`, or a 500). */
+const RUNNER_CONFIG_SETTLES_WITHIN_MS = 10_000;
+
+/**
+ * Declares a `normal` runner config for `runnerName`, as a deployment would (docs/deploy.md). The real engine
+ * creates one at a runner's first connect but refuses actors for that name (400 `no_runner_config_configured`)
+ * for 0.5 s to over 10 s after; a config PUT first is honoured at once. Just after the real engine starts, the PUT
+ * itself may be refused 400 `namespace.not_found` or 500 `core.internal_error` for a moment: retried within a bound.
+ */
+export async function declareRunnerConfig(
+	engine: EngineUnderTest,
+	runnerName: string,
+	withinMs = RUNNER_CONFIG_SETTLES_WITHIN_MS,
+): Promise<void> {
+	const deadline = Date.now() + withinMs;
+	for (;;) {
+		const response = await engine.api(
+			`/runner-configs/${runnerName}?namespace=default`,
+			{
+				method: "PUT",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
+		);
+		const text = await response.text();
+		if (response.ok) return;
+		const settling =
+			response.status >= 500 ||
+			text.includes('"group":"namespace","code":"not_found"');
+		if (!settling || Date.now() > deadline)
+			throw new Error(
+				`PUT /runner-configs/${runnerName}: ${response.status} ${text}`,
+			);
+		await new Promise((resolve) => setTimeout(resolve, REAL_ENGINE_POLL_MS));
+	}
+}
+
 async function untilNamespaceResolves(
 	api: EngineUnderTest["api"],
 ): Promise<void> {
