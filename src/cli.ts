@@ -176,8 +176,8 @@ async function startDevEngine(flags: Flags): Promise<DemoEngine> {
 		keepsState: engine.storage === "sqlite",
 		ended: new Promise(() => {}),
 		apiCommands: (actorId, auth) => [
-			`curl${auth} ${url}/actors/${actorId}        # the actor, as the engine API shows it`,
-			`curl${auth} ${url}/actors/${actorId}/kv     # its KV: "count"`,
+			`curl${auth} "${url}/actors?namespace=default&actor_ids=${actorId}"   # the actor, as the engine API shows it`,
+			`curl${auth} ${url}/actors/${actorId}/kv     # its KV: "count" (a dev engine extra: every entry, as text)`,
 			`curl${auth} "${url}/runners?namespace=default"`,
 		],
 		close: () => engine.close(),

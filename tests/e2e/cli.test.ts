@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildDistIfStale, REPO_ROOT } from "../helpers/build-dist.ts";
 import { NodeChild } from "../helpers/node-child.ts";
+import { printedCurl, runCurl } from "./cli-printed-commands.ts";
 
 const CLI = join(REPO_ROOT, "dist", "cli.js");
 
@@ -97,7 +98,21 @@ describe("edgerunner (the demo)", () => {
 		const [, url] = await cli.output(LISTENING);
 		const [, actorId] = await cli.output(/hosts the counter actor (\S+)\./);
 		await cli.output(/Ctrl-C drains the runner/);
-		expect(cli.stdout).toContain(`curl ${url}/actors/${actorId}/kv`);
+		// The printed engine API commands answer, as printed.
+		const actorLine = printedCurl(cli.stdout, "actor_ids=");
+		expect(
+			(
+				(await (await runCurl(actorLine)).json()) as {
+					actors: { actor_id: string }[];
+				}
+			).actors[0]?.actor_id,
+		).toBe(actorId);
+		expect(
+			(await runCurl(printedCurl(cli.stdout, `/actors/${actorId}/kv`))).status,
+		).toBe(200);
+		expect((await runCurl(printedCurl(cli.stdout, "/runners?"))).status).toBe(
+			200,
+		);
 		// The counter's page (tests/browser/counter-page.test.ts runs it in Chromium).
 		expect(cli.stdout).toContain(`page: ${url}/gateway/${actorId}/page`);
 		const page = await fetch(`${url}/gateway/${actorId}/page`);
