@@ -121,15 +121,20 @@ export function createHttpApi(ctx: HttpApiContext): Hono {
 			? header.slice("Bearer ".length)
 			: (c.req.header("x-rivet-token") ?? undefined);
 		const problem = tokenError(options.token, given);
-		if (problem === "missing")
+		// As the real engine answers (403 both ways, the reason in the message and the metadata).
+		if (problem !== null) {
+			const reason =
+				problem === "missing" ? "Token not provided" : "Invalid token";
 			throw new EngineError(
 				"api",
-				"unauthorized",
-				"Missing `Authorization: Bearer <token>`.",
-				401,
+				"forbidden",
+				`Access denied: ${reason}`,
+				403,
+				{
+					reason,
+				},
 			);
-		if (problem === "wrong")
-			throw new EngineError("api", "forbidden", "The token is not valid.", 403);
+		}
 		await next();
 	});
 

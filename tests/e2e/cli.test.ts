@@ -76,7 +76,7 @@ describe("edgerunner engine", () => {
 		expect(state).toBe(file);
 		expect(existsSync(file)).toBe(true);
 		const list = `${url}/actors?namespace=default&name=counter`;
-		expect((await fetch(list)).status).toBe(401);
+		expect((await fetch(list)).status).toBe(403);
 		const authorized = await fetch(list, {
 			headers: { authorization: "Bearer s3cret" },
 		});

@@ -363,14 +363,16 @@ describe("actors API", () => {
 });
 
 describe("token", () => {
-	it("requires the bearer token on the API when configured (401 missing, 403 wrong)", async () => {
+	it("requires the bearer token on the API when configured (403 api.forbidden, missing or wrong, as the real engine)", async () => {
 		const guarded = await startEngine({ port: 0, token: "s3cret" });
 		try {
 			const missing = await fetch(`${guarded.url}/runners?namespace=default`);
-			expect(missing.status).toBe(401);
-			expect(await missing.json()).toMatchObject({
+			expect(missing.status).toBe(403);
+			expect(await missing.json()).toEqual({
 				group: "api",
-				code: "unauthorized",
+				code: "forbidden",
+				message: "Access denied: Token not provided",
+				metadata: { reason: "Token not provided" },
 			});
 			const wrong = await fetch(`${guarded.url}/runners?namespace=default`, {
 				headers: { authorization: "Bearer nope" },
