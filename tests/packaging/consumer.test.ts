@@ -2,7 +2,7 @@
  * Installed as a user installs it: `npm pack` → `npm install <tarball>` into a fresh project outside the
  * repository (reusing the npm cache, `--prefer-offline`), then the entry points on Node 20 and 24, the Bun and
  * Deno examples from that install (Deno from node_modules with an unreachable registry), and the Cloudflare
- * example bundled by `wrangler deploy --dry-run`.
+ * example bundled by `wrangler deploy --dry-run`, and the dev engine's inspector with its assets.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import {
@@ -110,6 +110,33 @@ for (const { name, node, websocket } of NODES) {
 		},
 	);
 }
+
+const INSPECTOR_CHECK = `
+const { startEngine } = await import("edgerunner/engine");
+const engine = await startEngine({ port: 0, storage: "memory" });
+const answers = {};
+for (const path of ["/ui/", "/ui/assets/inspector.js", "/ui/assets/partysocket/index.js", "/ui/assets/partysocket/ws.js"]) {
+	const response = await fetch(engine.url + path);
+	answers[path] = [response.status, response.headers.get("content-type")?.split(";")[0], (await response.text()).length > 100];
+}
+await engine.close();
+console.log(JSON.stringify(answers));
+`;
+
+it("the inspector and its assets (its script, partysocket) are served from the install", () => {
+	const result = spawnSync(
+		process.execPath,
+		["--input-type=module", "-e", INSPECTOR_CHECK],
+		{ cwd: project, encoding: "utf8", timeout: 30_000 },
+	);
+	expect(result.stderr).toBe("");
+	expect(JSON.parse(result.stdout)).toEqual({
+		"/ui/": [200, "text/html", true],
+		"/ui/assets/inspector.js": [200, "text/javascript", true],
+		"/ui/assets/partysocket/index.js": [200, "text/javascript", true],
+		"/ui/assets/partysocket/ws.js": [200, "text/javascript", true],
+	});
+});
 
 describe.each([
 	{
