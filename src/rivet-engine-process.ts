@@ -25,7 +25,8 @@ const STOP_WITHIN_MS = 10_000;
 const READY_POLL_MS = 50;
 /**
  * `runtime` settings for an engine on a developer's machine. Guard otherwise waits up to 10 min on SIGTERM for
- * open client connections: stop in seconds. And the engine's workflow worker sheds load by the host's CPU usage
+ * open client connections (a gateway WebSocket stays open after its actor stops): stop in seconds (force ≥ both
+ * others). And the engine's workflow worker sheds load by the host's CPU usage
  * over `worker_cpu_max` (default: the host's CPUs; from 70 % it pulls fewer workflows, above 90 % only 5 %): on a
  * machine busy with runners, builds and tests that stalled actor creates, runner configs and stops for 30 s and
  * more (`pegboard_actor_create timed out`). Declaring 100 cores keeps usage below the curve.
@@ -149,8 +150,6 @@ export function rivetEngineConfig(ports: {
 		metrics: { host: "127.0.0.1", port: ports.metrics },
 		telemetry: { enabled: false },
 		file_system: { path: ports.dataDir },
-		// Guard otherwise waits up to 10 min on SIGTERM for open client connections (a gateway WebSocket stays
-		// open after its actor stops); a local engine should stop in seconds. Seconds; force ≥ both others.
 		runtime: LOCAL_ENGINE_RUNTIME,
 		topology: {
 			datacenter_label: 1,
