@@ -288,15 +288,51 @@ async function runDemo(
 		);
 		counter.stopAll();
 	});
-	await runner.start();
-	await firstConnection;
-
 	const headers: Record<string, string> = {
 		"content-type": "application/json",
 	};
 	if (token) headers.authorization = `Bearer ${token}`;
+	await declareRunnerConfig(engine.url, headers);
+	await runner.start();
+	// A refusal (a wrong token, say) ends the runner before it ever connects: say so instead of waiting forever.
+	const refused = runner.closed.then((report) => {
+		throw new Error(
+			`the runner could not connect: ${report.error?.message ?? report.reason}`,
+		);
+	});
+	await Promise.race([firstConnection, refused]);
+	refused.catch(() => {}); // a later shutdown is the normal end
+
 	const actorId = await counterActorId(engine.url, headers);
 	printDemo(engine, actorId, token);
+}
+
+/**
+ * Declares the demo runner's config before its first connect, as docs/deploy.md advises: the real engine creates
+ * one on that connect but asynchronously (seconds under load). A just-started engine may answer 5xx for a moment.
+ */
+async function declareRunnerConfig(
+	url: string,
+	headers: Record<string, string>,
+): Promise<void> {
+	const deadline = Date.now() + CREATE_ACTOR_WITHIN_MS;
+	for (;;) {
+		const response = await fetch(
+			`${url}/runner-configs/${DEMO_RUNNER}?namespace=default`,
+			{
+				method: "PUT",
+				headers,
+				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
+			},
+		);
+		if (response.ok) return;
+		const body = await response.text();
+		if (response.status < 500 || Date.now() >= deadline)
+			throw new Error(
+				`could not declare the runner config: ${response.status} ${body}`,
+			);
+		await new Promise((r) => setTimeout(r, CREATE_ACTOR_RETRY_MS));
+	}
 }
 
 /** The counter actor of an earlier run (kept state), else a new one. */

@@ -1,7 +1,8 @@
 /**
  * The real Rivet Engine (`@rivetkit/engine-cli`, a static binary) as a child process of the CLI: guard on the
  * given port, api-peer and metrics on free loopback ports, telemetry off, its own HOME, state in `dataDir`. It
- * is ready once guard answers `/metadata`; it stops with SIGTERM, then SIGKILL after a bound.
+ * is ready once guard answers `/metadata` and its `default` namespace exists; it stops with SIGTERM, then SIGKILL
+ * after a bound.
  *
  * `@rivetkit/engine-cli` is not a dependency of edgerunner (its binary is ~100 MB): it is loaded lazily, only
  * when asked for, and its absence is a `RivetEngineNotInstalledError` saying what to install.
@@ -253,6 +254,7 @@ export async function startRivetEngineProcess(
 		version = await Promise.race([
 			waitUntilAnswering(
 				url,
+				options.token,
 				child,
 				logPath,
 				options.readyWithinMs ?? READY_WITHIN_MS,
@@ -323,23 +325,41 @@ async function freePortOutside(taken: Set<number>): Promise<number> {
 	throw new Error("no free loopback port found in 100 attempts");
 }
 
-/** Polls `/metadata` (the engine offers no readiness event to await from outside), bounded; resolves its version. */
+/**
+ * Polls `/metadata`, then the `default` namespace (the engine offers no readiness event to await from outside),
+ * bounded; resolves its version. Guard answers a moment before the engine has created `default`, and a runner that
+ * connects then is refused `namespace.not_found`: the engine is ready once an actor list in it answers.
+ */
 async function waitUntilAnswering(
 	url: string,
+	token: string | undefined,
 	child: ChildProcess,
 	logPath: string,
 	withinMs: number,
 ): Promise<string> {
 	const deadline = Date.now() + withinMs;
+	const headers: Record<string, string> =
+		token === undefined ? {} : { authorization: `Bearer ${token}` };
+	let version: string | undefined;
 	while (Date.now() < deadline) {
 		if (!isRunning(child))
 			throw new Error(
 				`the Rivet Engine exited (${child.exitCode ?? child.signalCode}) before answering; see ${logPath}`,
 			);
 		try {
-			const response = await fetch(`${url}/metadata`);
-			if (response.ok)
-				return ((await response.json()) as { version?: string }).version ?? "?";
+			if (version === undefined) {
+				const response = await fetch(`${url}/metadata`);
+				if (response.ok)
+					version =
+						((await response.json()) as { version?: string }).version ?? "?";
+			}
+			if (version !== undefined) {
+				const listed = await fetch(
+					`${url}/actors?namespace=default&name=edgerunner-readiness`,
+					{ headers },
+				);
+				if (listed.ok) return version;
+			}
 		} catch {
 			// not listening yet
 		}
