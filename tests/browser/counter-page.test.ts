@@ -6,13 +6,13 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
 // @ts-expect-error plain ESM example without type declarations
 import { counterActors } from "../../examples/counter/counter.mjs";
-import { Runner } from "../../src/core/index.ts";
+import type { Runner } from "../../src/core/index.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { isRunning, watchActors } from "../engine/actor-watch.ts";
 import { chromiumInstalled, launchChromium } from "../helpers/chromium.ts";
+import { counterRunner } from "../helpers/counter-runner.ts";
 
 const RUNNER_NAME = "counter-page";
 
@@ -27,28 +27,10 @@ describe.skipIf(!chromiumInstalled)(
 
 		/** A runner hosting counter actors; resolves once the engine has it. */
 		async function startRunner(): Promise<Runner> {
-			let connected = () => {};
-			const ready = new Promise<void>((resolve) => {
-				connected = resolve;
-			});
-			const started = new Runner({
-				version: 1,
-				endpoint: engine.url,
-				namespace: "default",
-				runnerName: RUNNER_NAME,
-				totalSlots: 5,
-				noAutoShutdown: true,
-				platform: {
-					name: "node",
-					WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-				},
-				...(counter as object),
-				onConnected: () => connected(),
-			});
-			runner = started;
-			await started.start();
-			await ready;
-			return started;
+			const next = counterRunner(engine.url, RUNNER_NAME, counter as object);
+			runner = next.runner;
+			await next.start();
+			return runner;
 		}
 
 		beforeAll(async () => {

@@ -18,11 +18,11 @@ import {
 	expect,
 	it,
 } from "vitest";
-import { WebSocket } from "ws";
 // @ts-expect-error plain ESM example without type declarations
 import { counterActors } from "../../examples/counter/counter.mjs";
-import { Runner } from "../../src/core/index.ts";
+import type { Runner } from "../../src/core/index.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
+import { counterRunner } from "../helpers/counter-runner.ts";
 import { runtimeCommand, runtimesUnderTest } from "../runtimes/runtimes.ts";
 
 const RUNNER_NAME = "counter";
@@ -56,26 +56,9 @@ afterAll(() => {
 beforeEach(async () => {
 	engine = await startEngine({ port: 0 });
 	counter = counterActors(() => runner);
-	let connected = () => {};
-	const ready = new Promise<void>((resolve) => {
-		connected = resolve;
-	});
-	runner = new Runner({
-		version: 1,
-		endpoint: engine.url,
-		namespace: "default",
-		runnerName: RUNNER_NAME,
-		totalSlots: 5,
-		noAutoShutdown: true,
-		platform: {
-			name: "node",
-			WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-		},
-		...(counter as object),
-		onConnected: () => connected(),
-	});
-	await runner.start();
-	await ready;
+	const next = counterRunner(engine.url, RUNNER_NAME, counter as object);
+	runner = next.runner;
+	await next.start();
 });
 
 afterEach(async () => {

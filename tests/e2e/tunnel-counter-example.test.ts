@@ -3,12 +3,12 @@
  * `POST /increment` persisted in KV, and `/ws` pushing every change; both addressings.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { WebSocket } from "ws";
 // @ts-expect-error plain ESM example without type declarations
 import { counterActors } from "../../examples/counter/counter.mjs";
-import { Runner } from "../../src/core/index.ts";
+import type { Runner } from "../../src/core/index.ts";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
 import { isRunning, watchActors } from "../engine/actor-watch.ts";
+import { counterRunner } from "../helpers/counter-runner.ts";
 import { TestClient } from "./tunnel-scenarios.ts";
 
 let engine: RunningEngine;
@@ -21,26 +21,9 @@ beforeEach(async () => {
 	engine = await startEngine({ port: 0, onActorChange: watch.onActorChange });
 	counter = counterActors(() => runner);
 	// Actors are created once the engine has the runner (and so its runner config).
-	let connected = () => {};
-	const ready = new Promise<void>((resolve) => {
-		connected = resolve;
-	});
-	runner = new Runner({
-		version: 1,
-		endpoint: engine.url,
-		namespace: "default",
-		runnerName: "counter",
-		totalSlots: 5,
-		noAutoShutdown: true,
-		platform: {
-			name: "node",
-			WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-		},
-		...(counter as object),
-		onConnected: () => connected(),
-	});
-	await runner.start();
-	await ready;
+	const next = counterRunner(engine.url, "counter", counter as object);
+	runner = next.runner;
+	await next.start();
 });
 
 afterEach(async () => {
