@@ -24,6 +24,7 @@ import {
 	isRunning,
 	isSleeping,
 	startEngineUnderTest,
+	untilRunnerListed,
 } from "../helpers/engines.ts";
 
 /**
@@ -34,44 +35,6 @@ const LOST_THRESHOLD_MS: Record<EngineKind, number> = {
 	dev: 2000,
 	rivet: 5000,
 };
-
-/** How long the real engine may take to settle after its start, and to list a runner after its connect. */
-const ENGINE_SETTLES_WITHIN_MS = 10_000;
-
-/**
- * Resolves once the engine lists `runner` as taking actors: the runner's `onConnected` may come before that, and
- * an actor created in between finds no capacity.
- */
-async function untilRunnerListed(
-	engine: EngineUnderTest,
-	runner: Runner,
-): Promise<void> {
-	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
-	for (;;) {
-		const response = await engine.api("/runners?namespace=default");
-		if (response.ok) {
-			const { runners } = (await response.json()) as {
-				runners: {
-					runner_id: string;
-					drain_ts: number | null;
-					stop_ts: number | null;
-				}[];
-			};
-			if (
-				runners.some(
-					(r) =>
-						r.runner_id === runner.runnerId &&
-						r.drain_ts === null &&
-						r.stop_ts === null,
-				)
-			)
-				return;
-		}
-		if (Date.now() > deadline)
-			throw new Error(`the engine does not list runner ${runner.runnerId}`);
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
-}
 
 /** Resolves with the next message on `socket`. */
 function nextMessage(socket: ActorSocket): Promise<string> {
@@ -177,7 +140,8 @@ for (const kind of ENGINE_KINDS) {
 			} as unknown as ConstructorParameters<typeof Runner>[0]);
 			await runner.start();
 			await ready;
-			await untilRunnerListed(engine, runner);
+			const runnerId = runner.runnerId;
+			await untilRunnerListed(engine, (r) => r.runner_id === runnerId);
 			return runner;
 		};
 		/** Drains the runner: the engine stops its actors and allocates nothing more to it. */

@@ -23,6 +23,7 @@ import {
 	isRunning,
 	isSleeping,
 	startEngineUnderTest,
+	untilRunnerListed,
 } from "../helpers/engines.ts";
 import { Recorder } from "../helpers/recorder.ts";
 import type { GatewayDifference } from "../rivet-engine/differential.ts";
@@ -243,40 +244,7 @@ export function baseConfig(
 /** How long the real engine may answer 400 no_runner_config_configured after a runner's first connect. */
 const RUNNER_CONFIG_WITHIN_MS = 10_000;
 
-/** How long the real engine may still refuse calls for the "default" namespace just after it started. */
-const ENGINE_SETTLES_WITHIN_MS = 10_000;
 const POLL_EVERY_MS = 100;
-
-/**
- * Resolves once the engine lists a runner named RUNNER_NAME that takes actors. `start()` may resolve before the
- * engine has the runner, and the real engine puts a sleep-policy actor created with no runner to sleep
- * (`no_capacity`) instead of waiting for one.
- */
-async function untilRunnerListed(engine: EngineUnderTest): Promise<void> {
-	const deadline = Date.now() + ENGINE_SETTLES_WITHIN_MS;
-	for (;;) {
-		const response = await engine.api("/runners?namespace=default");
-		if (response.ok) {
-			const { runners } = (await response.json()) as {
-				runners: {
-					name: string;
-					drain_ts: number | null;
-					stop_ts: number | null;
-				}[];
-			};
-			if (
-				runners.some(
-					(r) =>
-						r.name === RUNNER_NAME && r.drain_ts === null && r.stop_ts === null,
-				)
-			)
-				return;
-		}
-		if (Date.now() > deadline)
-			throw new Error(`no runner ${RUNNER_NAME} listed by the engine`);
-		await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
-	}
-}
 
 /**
  * POST /actors, retried while the engine answers 400 `no_runner_config_configured` (a runner config not yet
@@ -332,7 +300,7 @@ export function useTunnelContext(
 		if (engine.kind === "rivet") await declareRunnerConfig(engine, RUNNER_NAME);
 		const runner = new RunnerClass(baseConfig(engine, log, overrides));
 		await runner.start();
-		await untilRunnerListed(engine);
+		await untilRunnerListed(engine, (r) => r.name === RUNNER_NAME);
 		const wsUrl = (path: string) => engine.url.replace("http", "ws") + path;
 		ctx = {
 			engine,

@@ -258,6 +258,44 @@ export async function declareRunnerConfig(
 	}
 }
 
+/** A runner as `GET /runners` lists it (the fields tests wait on). */
+export interface ListedRunner {
+	runner_id: string;
+	name: string;
+	drain_ts: number | null;
+	stop_ts: number | null;
+}
+
+/**
+ * Resolves once the engine lists a runner that `matches` and takes actors (not draining, not stopped). A runner's
+ * `onConnected` may come before the listing, and the real engine puts a sleep-policy actor created in between to
+ * sleep (`no_capacity`) instead of waiting.
+ */
+export async function untilRunnerListed(
+	engine: EngineUnderTest,
+	matches: (runner: ListedRunner) => boolean,
+	withinMs = RUNNER_CONFIG_SETTLES_WITHIN_MS,
+): Promise<void> {
+	const deadline = Date.now() + withinMs;
+	for (;;) {
+		const response = await engine.api("/runners?namespace=default");
+		if (response.ok) {
+			const { runners } = (await response.json()) as {
+				runners: ListedRunner[];
+			};
+			if (
+				runners.some(
+					(r) => matches(r) && r.drain_ts === null && r.stop_ts === null,
+				)
+			)
+				return;
+		}
+		if (Date.now() > deadline)
+			throw new Error("the engine does not list the runner as taking actors");
+		await new Promise((resolve) => setTimeout(resolve, REAL_ENGINE_POLL_MS));
+	}
+}
+
 async function untilNamespaceResolves(
 	api: EngineUnderTest["api"],
 ): Promise<void> {
