@@ -10,6 +10,11 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 import { Runner } from "./core/index.ts";
+import {
+	counterActorId,
+	DEMO_RUNNER,
+	declareRunnerConfig,
+} from "./demo-actor.ts";
 import { SqliteUnavailableError, startEngine } from "./engine/index.ts";
 import {
 	RivetEngineNotInstalledError,
@@ -30,11 +35,7 @@ options:
   --token <t>    require this token from runners and API clients
   --help`;
 
-const DEMO_RUNNER = "edgerunner-demo";
 const DRAIN_WITHIN_MS = 10_000;
-/** After a runner first connects, the real engine refuses actors until its runner config exists (0.5–4 s). */
-const CREATE_ACTOR_WITHIN_MS = 15_000;
-const CREATE_ACTOR_RETRY_MS = 100;
 
 interface CounterActors {
 	onActorStart(actorId: string): Promise<void>;
@@ -305,77 +306,6 @@ async function runDemo(
 
 	const actorId = await counterActorId(engine.url, headers);
 	printDemo(engine, actorId, token);
-}
-
-/**
- * Declares the demo runner's config before its first connect, as docs/deploy.md advises: the real engine creates
- * one on that connect but asynchronously (seconds under load). A just-started engine may answer 5xx for a moment.
- */
-async function declareRunnerConfig(
-	url: string,
-	headers: Record<string, string>,
-): Promise<void> {
-	const deadline = Date.now() + CREATE_ACTOR_WITHIN_MS;
-	for (;;) {
-		const response = await fetch(
-			`${url}/runner-configs/${DEMO_RUNNER}?namespace=default`,
-			{
-				method: "PUT",
-				headers,
-				body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-			},
-		);
-		if (response.ok) return;
-		const body = await response.text();
-		if (response.status < 500 || Date.now() >= deadline)
-			throw new Error(
-				`could not declare the runner config: ${response.status} ${body}`,
-			);
-		await new Promise((r) => setTimeout(r, CREATE_ACTOR_RETRY_MS));
-	}
-}
-
-/** The counter actor of an earlier run (kept state), else a new one. */
-async function counterActorId(
-	url: string,
-	headers: Record<string, string>,
-): Promise<string> {
-	const listed = await fetch(
-		`${url}/actors?namespace=default&name=counter&key=demo`,
-		{ headers },
-	);
-	if (!listed.ok)
-		throw new Error(
-			`could not list actors: ${listed.status} ${await listed.text()}`,
-		);
-	const existing = ((await listed.json()) as { actors: { actor_id: string }[] })
-		.actors[0]?.actor_id;
-	if (existing) return existing;
-	const deadline = Date.now() + CREATE_ACTOR_WITHIN_MS;
-	for (;;) {
-		const created = await fetch(`${url}/actors?namespace=default`, {
-			method: "POST",
-			headers,
-			body: JSON.stringify({
-				name: "counter",
-				key: "demo",
-				runner_name_selector: DEMO_RUNNER,
-				crash_policy: "restart",
-			}),
-		});
-		const body = await created.text();
-		if (created.ok)
-			return (JSON.parse(body) as { actor: { actor_id: string } }).actor
-				.actor_id;
-		// The one refusal that goes away by itself: the runner config the engine creates on our first connect.
-		const waitingForRunnerConfig =
-			created.status === 400 && body.includes("no_runner_config_configured");
-		if (!waitingForRunnerConfig || Date.now() >= deadline)
-			throw new Error(
-				`could not create the counter actor: ${created.status} ${body}`,
-			);
-		await new Promise((r) => setTimeout(r, CREATE_ACTOR_RETRY_MS));
-	}
 }
 
 /** Everything the demo prints once it runs, in one place. */
