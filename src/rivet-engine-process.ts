@@ -104,8 +104,13 @@ export interface RivetEngineProcessOptions {
 	port: number;
 	/** Guard's interface; api-peer and metrics always bind 127.0.0.1. Default 127.0.0.1. */
 	host?: string;
-	/** The engine's state (its `file_system.path`). */
+	/** The engine's state (its `file_system.path`); unused for a cluster node, whose state is in Postgres. */
 	dataDir: string;
+	/** A cluster node: its state in Postgres and its messages over NATS instead of `dataDir` (src/rivet-cluster.ts). */
+	cluster?: RivetClusterStorage;
+	/** Api-peer's and metrics' ports (e.g. a restarted cluster node keeps its own); default: free ones. */
+	apiPeerPort?: number;
+	metricsPort?: number;
 	/** Where the config, the log and the engine's HOME go. */
 	runDir: string;
 	/** Required from runners and API clients (`auth.admin_token`). */
@@ -133,7 +138,15 @@ export interface RivetEngineProcess {
 	stop(): Promise<void>;
 }
 
-/** The loopback config of toolchain §11 (one leader datacenter, no telemetry). */
+/** Where a cluster node keeps its state and talks to the others (both top level in the config; env vars had no effect). */
+export interface RivetClusterStorage {
+	/** e.g. `postgresql://postgres@127.0.0.1:5432/rivet` (the database must exist; its name lowercase). */
+	postgresUrl: string;
+	/** NATS `host:port`s. */
+	natsAddresses: string[];
+}
+
+/** The loopback config of toolchain §11 (one leader datacenter, no telemetry); a cluster node's state in Postgres. */
 export function rivetEngineConfig(ports: {
 	guard: number;
 	apiPeer: number;
@@ -141,6 +154,7 @@ export function rivetEngineConfig(ports: {
 	host: string;
 	dataDir: string;
 	token?: string;
+	cluster?: RivetClusterStorage;
 }): Record<string, unknown> {
 	const publicHost = ports.host === "0.0.0.0" ? "127.0.0.1" : ports.host;
 	const url = `http://${publicHost}:${ports.guard}`;
@@ -150,7 +164,12 @@ export function rivetEngineConfig(ports: {
 		api_peer: { host: "127.0.0.1", port: ports.apiPeer },
 		metrics: { host: "127.0.0.1", port: ports.metrics },
 		telemetry: { enabled: false },
-		file_system: { path: ports.dataDir },
+		...(ports.cluster
+			? {
+					postgres: { url: ports.cluster.postgresUrl },
+					nats: { addresses: ports.cluster.natsAddresses },
+				}
+			: { file_system: { path: ports.dataDir } }),
 		runtime: LOCAL_ENGINE_RUNTIME,
 		topology: {
 			datacenter_label: 1,
@@ -179,8 +198,9 @@ export async function startRivetEngineProcess(
 			: await ensurePortFree(options.port, host);
 	// Never the engine's own defaults (api-peer 6421, metrics 6430): another engine may hold them.
 	const taken = new Set([guard, 6420, 6421, 6430]);
-	const apiPeer = await freePortOutside(taken);
-	const metrics = await freePortOutside(taken);
+	const apiPeer = options.apiPeerPort ?? (await freePortOutside(taken));
+	taken.add(apiPeer);
+	const metrics = options.metricsPort ?? (await freePortOutside(taken));
 	const config = {
 		...rivetEngineConfig({
 			guard,
@@ -189,6 +209,7 @@ export async function startRivetEngineProcess(
 			host,
 			dataDir: options.dataDir,
 			token: options.token,
+			cluster: options.cluster,
 		}),
 		...options.config,
 	};

@@ -1,0 +1,127 @@
+/**
+ * A Rivet Engine cluster for tests (src/rivet-cluster.ts): Postgres, NATS and N engine nodes on loopback in a fresh
+ * temporary folder, removed by close(). Each node is also seen as an `EngineUnderTest`, so the helpers of
+ * tests/helpers/engines.ts (declareRunnerConfig, untilRunnerListed, untilActor) work against one node.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+	missingClusterBinaries,
+	type RivetCluster,
+	type RivetClusterNode,
+	startRivetCluster,
+} from "../../src/rivet-cluster.ts";
+import type { EngineActor, EngineUnderTest } from "./engines.ts";
+
+/** Why the cluster tier cannot run here, or undefined when it can (only the binaries' absence skips it). */
+export const clusterSkipReason = (): string | undefined => {
+	const missing = missingClusterBinaries();
+	return missing.length === 0
+		? undefined
+		: `${missing.join(" and ")} not installed (apt-get install postgresql nats-server)`;
+};
+
+export interface TestCluster {
+	readonly cluster: RivetCluster;
+	readonly nodes: readonly RivetClusterNode[];
+	/** Node `index` (0-based) as an engine under test: its API, its view of actors. */
+	engine(index: number): EngineUnderTest;
+	/** Every node's log, for a failing test's message: the last `lines` lines of each. */
+	logTails(lines?: number): string;
+	close(): Promise<void>;
+}
+
+const POLL_MS = 100;
+
+export async function startTestCluster(
+	options: { nodes?: number; config?: Record<string, unknown> } = {},
+): Promise<TestCluster> {
+	const dir = mkdtempSync(join(tmpdir(), "rivet-cluster-"));
+	let cluster: RivetCluster;
+	try {
+		cluster = await startRivetCluster({
+			dataDir: dir,
+			nodes: options.nodes ?? 2,
+			config: options.config,
+			unsafeFastPostgres: true,
+		});
+	} catch (error) {
+		rmSync(dir, { recursive: true, force: true });
+		throw error;
+	}
+	const engines = cluster.nodes.map((node) => nodeEngine(node));
+	return {
+		cluster,
+		nodes: cluster.nodes,
+		engine: (index) => {
+			const engine = engines[index];
+			if (engine === undefined) throw new Error(`no node ${index}`);
+			return engine;
+		},
+		logTails(lines = 30) {
+			return cluster.nodes
+				.map((node) => {
+					let text = "";
+					try {
+						text = readFileSync(node.logPath, "utf8");
+					} catch {
+						// never started: no log
+					}
+					return `--- node ${node.index} (${node.url}) ---\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`;
+				})
+				.join("\n");
+		},
+		async close() {
+			await cluster.stop();
+			rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+/** One node as an EngineUnderTest (no token: the cluster tier runs without one). */
+function nodeEngine(node: RivetClusterNode): EngineUnderTest {
+	const api = (path: string, init?: RequestInit) =>
+		fetch(`${node.url}${path}`, init);
+	const actor = async (actorId: string) => {
+		const response = await api(
+			`/actors?namespace=default&actor_ids=${encodeURIComponent(actorId)}`,
+		);
+		if (!response.ok)
+			throw new Error(
+				`GET /actors?actor_ids=${actorId} on node ${node.index}: ${response.status} ${await response.text()}`,
+			);
+		const { actors } = (await response.json()) as { actors: EngineActor[] };
+		return actors.find((a) => a.actor_id === actorId);
+	};
+	return {
+		kind: "rivet",
+		url: node.url,
+		token: undefined,
+		logPath: node.logPath,
+		api,
+		actor,
+		async untilActor(actorId, predicate, timeoutMs = 10_000) {
+			const deadline = Date.now() + timeoutMs;
+			let last: EngineActor | undefined;
+			for (;;) {
+				try {
+					last = await actor(actorId);
+				} catch {
+					// the node is down or failing over: ask again until the deadline
+				}
+				if (last && predicate(last)) return last;
+				if (Date.now() >= deadline)
+					throw new Error(
+						`actor ${actorId} did not reach the expected state on node ${node.index} within ${timeoutMs} ms: ${JSON.stringify(last)}`,
+					);
+				await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+			}
+		},
+		async restart(signal) {
+			await node.kill(signal);
+			await node.restart();
+		},
+		close: async () => {},
+	};
+}
