@@ -2,7 +2,22 @@
  * The close policy (DESIGN §5), a pure function: what a close of the engine socket means.
  *
  * The engine puts the meaning in the close reason `"{group}.{code}#{rayId}"`; the close code is 1000 for
- * `ws.eviction`/`ws.connection_closed` and 1011 for the rest.
+ * `ws.eviction`/`ws.connection_closed` and 1011 for the rest. The first matching row wins:
+ *
+ * | close seen | decision |
+ * | --- | --- |
+ * | a close of a socket that is no longer current | ignore |
+ * | any close while we are shutting down | part of the shutdown |
+ * | `ws.eviction`, from whichever endpoint | evicted: shut down now, never reconnect to any endpoint |
+ * | `ws.going_away`, 1001, 1012 | reconnect soon, to the next endpoint |
+ * | 1013 | reconnect with long backoff (to the next endpoint soon, when a round of the list is not yet done) |
+ * | a refusal (`api.forbidden`, `guard.missing_header`, `namespace.not_found`, `ws.invalid_url`, `ws.invalid_packet` at init) while another endpoint has not refused since the last handshake | refused: that node's problem (a node mid-rollout, a wrong list entry); logged as an error, the next endpoint is tried |
+ * | the same refusal when every endpoint has refused since the last handshake (always, with one endpoint) | fatal: shut down with a typed error naming the cause |
+ * | anything else (1006, 1005, `core.internal_error`, `ws.timed_out_*`, …) | reconnect with backoff, to the next endpoint |
+ *
+ * Refusals are about the cluster (the nodes of a cluster share their tokens and namespaces), so the cluster
+ * refusing is fatal; one node refusing while another may still accept is not, since the other may be the one
+ * that is right. Moving to the next endpoint and backing off is the lifecycle's and the backoff's job.
  */
 import type { ReconnectUrgency } from "./backoff.ts";
 
@@ -17,6 +32,11 @@ export interface CloseInput {
 	current: boolean;
 	/** Had this socket completed the handshake (received `ToClientInit`)? */
 	initialized: boolean;
+	/**
+	 * Is there another endpoint in the list that has not refused the runner since its last handshake? Always
+	 * false with one endpoint. Default false.
+	 */
+	othersMayAccept?: boolean;
 }
 
 export type CloseDecision =
@@ -28,6 +48,8 @@ export type CloseDecision =
 	| { action: "evicted" }
 	/** The engine refused us for good: shut down with a typed error naming `cause`. */
 	| { action: "fatal"; cause: string }
+	/** This endpoint refused us (`cause`) but another may not: note the refusal, reconnect to the next with backoff. */
+	| { action: "refused"; cause: string }
 	/** Reconnect after a delay of this urgency, and start the lost timer. */
 	| { action: "reconnect"; urgency: ReconnectUrgency };
 
@@ -45,7 +67,7 @@ export function parseCloseReason(reason: string): CloseReason | undefined {
 	return rayId === undefined ? { group, code } : { group, code, rayId };
 }
 
-/** Refusals that no retry can fix. `ws.invalid_packet` is one only at init (protocol version mismatch). */
+/** Refusals that no retry on the same engine can fix. `ws.invalid_packet` is one only at init (protocol mismatch). */
 const ALWAYS_FATAL = new Set([
 	"api.forbidden",
 	"guard.missing_header",
@@ -64,9 +86,13 @@ export function classifyClose(input: CloseInput): CloseDecision {
 		return { action: "reconnect", urgency: "soon" };
 	}
 	if (input.code === 1013) return { action: "reconnect", urgency: "long" };
-	if (cause !== undefined && ALWAYS_FATAL.has(cause))
-		return { action: "fatal", cause };
-	if (cause === "ws.invalid_packet" && !input.initialized)
-		return { action: "fatal", cause };
+	const refusal =
+		cause !== undefined &&
+		(ALWAYS_FATAL.has(cause) ||
+			(cause === "ws.invalid_packet" && !input.initialized));
+	if (refusal)
+		return input.othersMayAccept
+			? { action: "refused", cause }
+			: { action: "fatal", cause };
 	return { action: "reconnect", urgency: "backoff" };
 }

@@ -4,6 +4,7 @@
  */
 import type { GatewayId, RequestId } from "@rivetkit/engine-runner-protocol";
 import type { BackoffOptions } from "./backoff.ts";
+import { type Endpoint, endpointList, resolveEndpoints } from "./endpoints.ts";
 import { ConfigError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { globalPlatform, type Platform } from "./platform.ts";
@@ -22,12 +23,15 @@ export interface RunnerConfig {
 	logger?: Logger;
 	/** Runner version; the engine prefers the highest. */
 	version: number;
-	/** Engine base URL, `http(s)://` or `ws(s)://`. */
-	endpoint: string;
+	/**
+	 * Engine base URL, `http(s)://` or `ws(s)://`; or a non-empty list of them (the nodes of a cluster): the runner
+	 * connects to one and moves to the next on a failed connect or a close it reconnects on.
+	 */
+	endpoint: string | readonly string[];
 	/** Engine token; sent as the `rivet_token.<token>` WebSocket subprotocol. */
 	token?: string;
-	/** Overrides `endpoint` for the runner socket. */
-	pegboardEndpoint?: string;
+	/** Overrides `endpoint` for the runner socket (a URL or a list, as `endpoint`). */
+	pegboardEndpoint?: string | readonly string[];
 	/** Accepted for compatibility with R; unused (as in R). */
 	pegboardRelayEndpoint?: string;
 	namespace: string;
@@ -100,7 +104,8 @@ export interface ResolvedConfig {
 	raw: RunnerConfig;
 	log: Logger;
 	platform: Platform;
-	url: string;
+	/** The runner socket's endpoints, in the configured order (at least one). */
+	endpoints: Endpoint[];
 	protocols: string[];
 	initFields: {
 		name: string;
@@ -114,7 +119,7 @@ export interface ResolvedConfig {
 	kvTimeoutMs: number;
 }
 
-export const PROTOCOL_VERSION = 7;
+export { PROTOCOL_VERSION } from "./endpoints.ts";
 
 const U32_MAX = 0xffff_ffff;
 // RFC 6455 subprotocols are RFC 2616 tokens: visible ASCII except separators.
@@ -122,7 +127,7 @@ const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function requireString(
 	config: RunnerConfig,
-	field: "endpoint" | "namespace" | "runnerName",
+	field: "namespace" | "runnerName",
 ): string {
 	const value = config[field];
 	if (typeof value !== "string" || value.length === 0) {
@@ -170,44 +175,13 @@ function jsonOf(value: unknown, field: string): string {
 	}
 }
 
-/** The runner socket URL of spec §2.1. */
-export function connectUrl(
-	endpoint: string,
-	namespace: string,
-	runnerKey: string,
-): string {
-	let url: URL;
-	try {
-		url = new URL(endpoint);
-	} catch {
-		throw new ConfigError(
-			"endpoint",
-			`is not a valid URL: ${JSON.stringify(endpoint)}.`,
-		);
-	}
-	const scheme = {
-		"http:": "ws:",
-		"https:": "wss:",
-		"ws:": "ws:",
-		"wss:": "wss:",
-	}[url.protocol];
-	if (!scheme)
-		throw new ConfigError(
-			"endpoint",
-			`must be http(s):// or ws(s)://, got ${url.protocol}//.`,
-		);
-	const base = `${scheme}//${url.host}${url.pathname}`.replace(/\/+$/, "");
-	const query = `protocol_version=${PROTOCOL_VERSION}&namespace=${encodeURIComponent(namespace)}&runner_key=${encodeURIComponent(runnerKey)}`;
-	return `${base}/runners/connect?${query}`;
-}
-
 export function resolveConfig(
 	config: RunnerConfig,
 	runnerKey: string,
 ): ResolvedConfig {
 	if (config === null || typeof config !== "object")
 		throw new ConfigError("config", "must be an object.");
-	const endpoint = requireString(config, "endpoint");
+	endpointList(config.endpoint, "endpoint");
 	const namespace = requireString(config, "namespace");
 	const runnerName = requireString(config, "runnerName");
 	const version = requireInteger(config.version, "version", 0);
@@ -254,7 +228,15 @@ export function resolveConfig(
 		raw: config,
 		log: config.logger ?? silentLogger,
 		platform,
-		url: connectUrl(config.pegboardEndpoint ?? endpoint, namespace, runnerKey),
+		endpoints:
+			config.pegboardEndpoint === undefined
+				? resolveEndpoints(config.endpoint, "endpoint", namespace, runnerKey)
+				: resolveEndpoints(
+						config.pegboardEndpoint,
+						"pegboardEndpoint",
+						namespace,
+						runnerKey,
+					),
 		protocols,
 		initFields: {
 			name: runnerName,

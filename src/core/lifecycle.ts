@@ -12,6 +12,7 @@ import type { ActorTable } from "./actors.ts";
 import { ReconnectBackoff, type ReconnectUrgency } from "./backoff.ts";
 import { classifyClose } from "./close-policy.ts";
 import type { ResolvedConfig } from "./config.ts";
+import { type Endpoint, EndpointRotation } from "./endpoints.ts";
 import {
 	EdgerunnerError,
 	FatalCloseError,
@@ -80,6 +81,7 @@ export class Lifecycle {
 	readonly timers: TimerSet;
 	readonly uplink: Uplink;
 	readonly #backoff: ReconnectBackoff;
+	readonly #endpoints: EndpointRotation;
 	#state: RunnerState = "idle";
 	#shutdown: Shutdown | undefined;
 	#runnerId: string | undefined;
@@ -91,13 +93,17 @@ export class Lifecycle {
 		this.#config = config;
 		this.timers = timers;
 		this.#parts = parts;
-		this.#backoff = new ReconnectBackoff(config.raw.reconnect);
+		this.#endpoints = new EndpointRotation(config.endpoints);
+		this.#backoff = new ReconnectBackoff(
+			config.raw.reconnect,
+			Math.random,
+			this.#endpoints.size,
+		);
 		this.closed = new Promise((resolve) => {
 			this.#resolveClosed = resolve;
 		});
 		this.uplink = new Uplink({
 			platform: config.platform,
-			url: config.url,
 			protocols: config.protocols,
 			log: config.log,
 			timers: this.timers,
@@ -133,6 +139,11 @@ export class Lifecycle {
 		return this.#runnerId;
 	}
 
+	/** The endpoint the runner is connected or connecting to, or will dial next. */
+	get endpoint(): Endpoint {
+		return this.#endpoints.current;
+	}
+
 	get protocolMetadata(): protocol.ProtocolMetadata | undefined {
 		return this.#metadata;
 	}
@@ -153,12 +164,13 @@ export class Lifecycle {
 
 	#connect(): void {
 		if (this.#shutdown) return;
+		const { endpoint, index, url } = this.#endpoints.current;
 		this.#config.log.info(
-			{ url: this.#config.url },
+			{ endpoint, index, of: this.#endpoints.size, url },
 			"connecting to the engine",
 		);
 		try {
-			this.uplink.connect();
+			this.uplink.connect(url);
 		} catch (err) {
 			// A constructor that throws (bad URL for this runtime): treat like a failed connection.
 			this.#config.log.error(
@@ -224,6 +236,7 @@ export class Lifecycle {
 		this.uplink.markInitialized(conn);
 		this.timers.clear("lost");
 		this.#backoff.ready(Date.now());
+		this.#endpoints.accepted();
 		const { actors, kv, tunnel } = this.#parts;
 		if (this.#runnerId !== undefined && this.#runnerId !== init.runnerId) {
 			// A new identity: the engine no longer counts our actors as ours.
@@ -243,7 +256,11 @@ export class Lifecycle {
 		kv.flush();
 		tunnel.flush();
 		this.#config.log.info(
-			{ runnerId: init.runnerId, resent: events.length },
+			{
+				runnerId: init.runnerId,
+				endpoint: this.#endpoints.current.endpoint,
+				resent: events.length,
+			},
 			"connected to the engine",
 		);
 		this.#callUser("onConnected", () => this.#config.raw.onConnected?.());
@@ -261,6 +278,7 @@ export class Lifecycle {
 			current,
 			shuttingDown: this.#shutdown !== undefined,
 			initialized: conn.initialized,
+			othersMayAccept: this.#endpoints.othersMayAccept,
 		});
 		if (decision.action === "ignore") {
 			this.#config.log.debug(
@@ -272,6 +290,7 @@ export class Lifecycle {
 		this.#callUser("onDisconnected", () =>
 			this.#config.raw.onDisconnected?.(code, reason),
 		);
+		const { endpoint } = this.#endpoints.current;
 		switch (decision.action) {
 			case "shutdown":
 				this.#config.log.info(
@@ -282,23 +301,32 @@ export class Lifecycle {
 				return;
 			case "evicted":
 				this.#config.log.warn(
-					{ code, reason },
-					"evicted by the engine: shutting down, not reconnecting",
+					{ code, reason, endpoint },
+					"evicted by the engine: shutting down, not reconnecting to any endpoint",
 				);
 				void this.shutdown("immediate", "evicted");
 				return;
 			case "fatal": {
 				const error = new FatalCloseError(decision.cause, code, reason);
 				this.#config.log.error(
-					{ code: error.code, error: error.message },
+					{ code: error.code, error: error.message, endpoint },
 					"the engine refused the runner",
 				);
 				void this.shutdown("immediate", `fatal:${decision.cause}`, error);
 				return;
 			}
+			case "refused":
+				// Another endpoint has not refused yet: this node's problem until the whole list refuses.
+				this.#endpoints.refused();
+				this.#config.log.error(
+					{ code, reason, endpoint, refusal: decision.cause },
+					"an endpoint refused the runner: trying the next",
+				);
+				this.#disconnected("backoff");
+				return;
 			case "reconnect":
 				this.#config.log.warn(
-					{ code, reason, urgency: decision.urgency },
+					{ code, reason, endpoint, urgency: decision.urgency },
 					"engine socket closed: reconnecting",
 				);
 				this.#disconnected(decision.urgency);
@@ -320,9 +348,10 @@ export class Lifecycle {
 		this.#state = "reconnecting";
 		this.#parts.kv.connectionLost();
 		this.#armLostTimer();
+		const next = this.#endpoints.advance();
 		const delay = this.#backoff.next(urgency, Date.now());
 		this.#config.log.info(
-			{ delayMs: delay, attempt: this.#backoff.attempt },
+			{ delayMs: delay, attempt: this.#backoff.attempt, next: next.endpoint },
 			"reconnect scheduled",
 		);
 		this.timers.set("reconnect", delay, () => this.#connect());

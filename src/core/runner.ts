@@ -142,9 +142,14 @@ export class Runner {
 		return this.#lifecycle.closed;
 	}
 
-	/** The runner socket URL (as R's `pegboardUrl`). */
+	/** The current runner socket URL (as R's `pegboardUrl`): the one connected, connecting or dialled next. */
 	get pegboardUrl(): string {
-		return this.#resolved.url;
+		return this.#lifecycle.endpoint.url;
+	}
+
+	/** The current engine endpoint as configured (an entry of `endpoint` or `pegboardEndpoint`). */
+	get endpoint(): string {
+		return this.#lifecycle.endpoint.endpoint;
 	}
 
 	getProtocolMetadata(): protocol.ProtocolMetadata | undefined {

@@ -55,7 +55,6 @@ export interface UplinkHandlers {
 
 export interface UplinkOptions {
 	platform: Platform;
-	url: string;
 	protocols: string[];
 	log: Logger;
 	timers: TimerSet;
@@ -85,10 +84,10 @@ export class Uplink {
 		return conn?.initialized === true && conn.isOpen;
 	}
 
-	/** Opens a new connection; a previous one still around is closed and retired first. */
-	connect(): Connection {
+	/** Opens a new connection to `url`; a previous one still around is closed and retired first. */
+	connect(url: string): Connection {
 		if (this.#current) this.retire(1000, "runner.reconnect");
-		const { platform, url, protocols } = this.#o;
+		const { platform, protocols } = this.#o;
 		const socket = new platform.WebSocket(url, protocols);
 		socket.binaryType = "arraybuffer";
 		const conn = new Connection(this.#nextId++, socket, Date.now());

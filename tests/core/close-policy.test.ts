@@ -106,6 +106,61 @@ describe("close policy table", () => {
 		});
 	});
 
+	test("several endpoints: a refusal while another endpoint has not refused is 'refused' (try the next); once every endpoint refused, fatal", () => {
+		for (const cause of [
+			"api.forbidden",
+			"guard.missing_header",
+			"namespace.not_found",
+			"ws.invalid_url",
+		]) {
+			expect(classify({ reason: `${cause}#r`, othersMayAccept: true })).toEqual(
+				{ action: "refused", cause },
+			);
+			expect(
+				classify({ reason: `${cause}#r`, othersMayAccept: false }),
+			).toEqual({ action: "fatal", cause });
+		}
+		expect(
+			classify({
+				reason: "ws.invalid_packet#r",
+				initialized: false,
+				othersMayAccept: true,
+			}),
+		).toEqual({ action: "refused", cause: "ws.invalid_packet" });
+		expect(
+			classify({
+				reason: "ws.invalid_packet#r",
+				initialized: true,
+				othersMayAccept: true,
+			}),
+		).toEqual({ action: "reconnect", urgency: "backoff" });
+	});
+
+	test("several endpoints: an eviction is an eviction whichever node sent it; other rows do not change", () => {
+		expect(
+			classify({ code: 1000, reason: "ws.eviction#r", othersMayAccept: true }),
+		).toEqual({ action: "evicted" });
+		expect(
+			classify({
+				code: 1011,
+				reason: "ws.going_away#r",
+				othersMayAccept: true,
+			}),
+		).toEqual({ action: "reconnect", urgency: "soon" });
+		expect(classify({ code: 1006, othersMayAccept: true })).toEqual({
+			action: "reconnect",
+			urgency: "backoff",
+		});
+		expect(
+			classify({
+				code: 1000,
+				reason: "api.forbidden#r",
+				shuttingDown: true,
+				othersMayAccept: true,
+			}),
+		).toEqual({ action: "shutdown" });
+	});
+
 	test("1006, 1005, errors, core.internal_error, ws.timed_out_*, anything else reconnect with backoff", () => {
 		const backoff = { action: "reconnect", urgency: "backoff" };
 		expect(classify({ code: 1006, reason: "" })).toEqual(backoff);

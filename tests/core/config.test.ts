@@ -57,6 +57,56 @@ describe("config validation", () => {
 		expect(err.message).toContain(field);
 	});
 
+	test.each([
+		["endpoint", { endpoint: [] }, /empty list/],
+		[
+			"endpoint[1]",
+			{ endpoint: ["http://a:1", 7] },
+			/non-empty URL string, got number/,
+		],
+		["endpoint[0]", { endpoint: ["", "http://a:1"] }, /got an empty string/],
+		[
+			"endpoint[1]",
+			{ endpoint: ["http://a:1", "not a url"] },
+			/not a valid URL/,
+		],
+		[
+			"endpoint[2]",
+			{ endpoint: ["http://a:1", "http://b:1", "ftp://c"] },
+			/http\(s\):\/\/ or ws\(s\):\/\//,
+		],
+		[
+			"endpoint[1]",
+			{ endpoint: ["http://a:1", "ws://a:1/"] },
+			/same engine as endpoint\[0\]/,
+		],
+		["endpoint", { endpoint: { url: "http://a:1" } }, /got object/],
+		["pegboardEndpoint", { pegboardEndpoint: [] }, /empty list/],
+		[
+			"pegboardEndpoint[1]",
+			{ pegboardEndpoint: ["ws://a:1", "ws://a:1"] },
+			/same engine as pegboardEndpoint\[0\]/,
+		],
+	])(
+		"an endpoint list with a bad %s is a typed error naming the entry",
+		(field, patch, message) => {
+			const err = configError({ ...valid(), ...patch });
+			expect(err.code).toBe("config_invalid");
+			expect(err.field).toBe(field);
+			expect(err.message).toContain(`\`${field}\``);
+			expect(err.message).toMatch(message);
+		},
+	);
+
+	test("an endpoint list is accepted; the runner starts on its first entry", () => {
+		const runner = new Runner({
+			...valid(),
+			endpoint: ["http://a:1", "https://b:2/base/"],
+		});
+		expect(runner.endpoint).toBe("http://a:1");
+		expect(runner.pegboardUrl).toMatch(/^ws:\/\/a:1\/runners\/connect\?/);
+	});
+
 	test("no platform and no global WebSocket: a typed error that says what to pass", () => {
 		const saved = (globalThis as { WebSocket?: unknown }).WebSocket;
 		(globalThis as { WebSocket?: unknown }).WebSocket = undefined;
