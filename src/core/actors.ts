@@ -28,8 +28,14 @@ export interface ActorHooks {
 		config: ActorConfig,
 	): Promise<void>;
 	onActorStop(actorId: string, generation: number): Promise<void>;
-	/** Ends the actor's tunnel traffic before its Stopped event goes out. */
-	closeTunnel(actor: ActorEntry, cause: "stopped" | "lost"): void;
+	/**
+	 * Ends the actor's tunnel traffic before its Stopped event goes out. On "stopped" it may return a promise: the
+	 * responses already returned by the actor's handlers are still being sent, and must go out before Stopped.
+	 */
+	closeTunnel(
+		actor: ActorEntry,
+		cause: "stopped" | "lost",
+	): Promise<void> | undefined;
 	/** Sends events now if the engine socket is ready; false means they wait in the log for the next init. */
 	sendEvents(events: protocol.EventWrapper[]): boolean;
 	isDraining(): boolean;
@@ -216,7 +222,11 @@ export class ActorTable {
 			actor.failure ??= `onActorStop failed: ${errorFields(err).error}`;
 		}
 		if (this.#live.get(actor.actorId) !== actor) return; // dropped meanwhile (lost, replaced)
-		this.#hooks.closeTunnel(actor, "stopped");
+		const responding = this.#hooks.closeTunnel(actor, "stopped");
+		if (responding) {
+			await responding;
+			if (this.#live.get(actor.actorId) !== actor) return;
+		}
 		const crashed =
 			actor.failure !== undefined ||
 			(actor.stopWithoutDestroy && !this.#hooks.isDraining());

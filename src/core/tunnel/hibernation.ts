@@ -107,6 +107,7 @@ export class Hibernation {
 				canHibernate: true,
 				ws: undefined,
 				pending: undefined,
+				responding: undefined,
 			};
 			work.push(this.#runRestore(stale, meta, true));
 		}

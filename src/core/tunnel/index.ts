@@ -128,28 +128,57 @@ class Tunnel implements TunnelPort {
 			this.#reply(request, ABORT);
 			return;
 		}
+		const fetch = this.#d.config.fetch;
+		if (!fetch) {
+			this.#reply(request, {
+				tag: "ToServerResponseStart",
+				val: plainResponse(501, "Not Implemented"),
+			});
+			return;
+		}
+		let handled: Promise<Response>;
+		try {
+			handled = fetch(
+				this.#d.runner(),
+				actor.actorId,
+				request.gatewayId,
+				request.requestId,
+				buildRequest(start),
+			);
+		} catch (err) {
+			handled = Promise.reject(err);
+		}
+		// The first reaction to the handler's promise marks the request as responding: a response returned before
+		// the actor's onActorStop returns (an app that waits for its requests) then goes out instead of being dropped.
+		void handled.then(
+			(result) => {
+				request.responding = this.#respond(request, start, result);
+			},
+			(err: unknown) => {
+				request.responding = this.#respond(request, start, err, true);
+			},
+		);
+	}
+
+	async #respond(
+		request: TunnelRequest,
+		start: protocol.ToClientRequestStart,
+		result: unknown,
+		failed = false,
+	): Promise<void> {
+		if (!this.#requests.isLive(request)) return;
+		const { actor } = request;
 		let response: protocol.ToServerResponseStart;
 		try {
-			const fetch = this.#d.config.fetch;
-			if (!fetch) response = plainResponse(501, "Not Implemented");
-			else {
-				const result = await fetch(
-					this.#d.runner(),
-					actor.actorId,
-					request.gatewayId,
-					request.requestId,
-					buildRequest(start),
+			if (failed) throw result;
+			const encoded = await encodeResponse(result as Response);
+			if (encoded === "too_large") {
+				this.#d.log.error(
+					{ actorId: actor.actorId, path: start.path },
+					"response body over 20 MiB: answering 500",
 				);
-				if (!this.#requests.isLive(request)) return;
-				const encoded = await encodeResponse(result);
-				if (encoded === "too_large") {
-					this.#d.log.error(
-						{ actorId: actor.actorId, path: start.path },
-						"response body over 20 MiB: answering 500",
-					);
-					response = plainResponse(500, "Response body too large");
-				} else response = encoded;
-			}
+				response = plainResponse(500, "Response body too large");
+			} else response = encoded;
 		} catch (err) {
 			this.#d.log.error(
 				{ actorId: actor.actorId, path: start.path, ...errorFields(err) },
@@ -176,11 +205,23 @@ class Tunnel implements TunnelPort {
 
 	/**
 	 * Pending HTTP requests end without an answer (the gateway sees the actor stop and retries); non-hibernatable
-	 * sockets close locally `1000 actor.stopped` (the gateway closes the client the same way).
+	 * sockets close locally `1000 actor.stopped` (the gateway closes the client the same way). On a stop, a request
+	 * whose handler has already returned is not ended: its response goes out, and the promise returned settles
+	 * once every such response is sent, so the caller can send the Stopped event after them.
 	 */
-	closeActor(actor: ActorEntry, _cause: "stopped" | "lost"): void {
-		for (const request of this.#requests.ofActor(actor))
-			this.#end(request, "actor.stopped");
+	closeActor(
+		actor: ActorEntry,
+		cause: "stopped" | "lost",
+	): Promise<void> | undefined {
+		const responding: Promise<void>[] = [];
+		for (const request of this.#requests.ofActor(actor)) {
+			if (cause === "stopped" && request.responding)
+				responding.push(request.responding);
+			else this.#end(request, "actor.stopped");
+		}
+		return responding.length > 0
+			? Promise.all(responding).then(() => {})
+			: undefined;
 	}
 
 	shutdown(): void {

@@ -11,8 +11,14 @@ export interface TunnelPort {
 	handle(message: protocol.ToClientTunnelMessage): void;
 	/** After `ToClientInit`: send what was buffered while disconnected. */
 	flush(): void;
-	/** The actor stopped (or was lost): end its requests and non-hibernatable WebSockets. */
-	closeActor(actor: ActorEntry, cause: "stopped" | "lost"): void;
+	/**
+	 * The actor stopped (or was lost): end its requests and non-hibernatable WebSockets. On "stopped", responses
+	 * whose handler has already returned still go out: the returned promise settles once they are sent.
+	 */
+	closeActor(
+		actor: ActorEntry,
+		cause: "stopped" | "lost",
+	): Promise<void> | undefined;
 	/** An actor is starting (before `onActorStart`): hold traffic for the hibernated sockets it will restore. */
 	actorStarting(actor: ActorEntry): void;
 	/** The runner is gone: fail everything pending. */

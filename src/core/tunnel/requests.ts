@@ -26,6 +26,8 @@ export interface TunnelRequest {
 	ws: ActorWebSocket | undefined;
 	/** WebSocket traffic that arrived before the socket was ready; undefined once it flows directly. */
 	pending: PendingInbound[] | undefined;
+	/** HTTP: set once the handler has returned (or thrown); settles when its answer is sent (or dropped). */
+	responding: Promise<void> | undefined;
 }
 
 export class RequestTable {
@@ -62,6 +64,7 @@ export class RequestTable {
 			canHibernate: false,
 			ws: undefined,
 			pending: undefined,
+			responding: undefined,
 		};
 		const existing = this.#byKey.get(key);
 		if (existing) this.delete(existing);
