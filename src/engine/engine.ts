@@ -110,9 +110,15 @@ export async function startEngine(
 		}
 	});
 
+	// Set when close() begins: a socket upgraded after that would outlive the storage it writes to.
+	let closeStarted = false;
 	server.on(
 		"upgrade",
 		(request: IncomingMessage, socket: Duplex, head: Buffer) => {
+			if (closeStarted) {
+				socket.destroy();
+				return;
+			}
 			const path = (request.url ?? "/").split("?")[0] ?? "/";
 			if (path === "/ui/feed") return inspector.upgrade(request, socket, head);
 			const target = RUNNER_CONNECT_PATHS.has(path)
@@ -176,6 +182,7 @@ export async function startEngine(
 		host: address.address,
 		storage: storage.kind,
 		close: () => {
+			closeStarted = true;
 			closing ??= (async () => {
 				// Timers first, so nothing fires against a half-closed engine.
 				runners.close();
