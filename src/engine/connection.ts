@@ -29,6 +29,8 @@ export interface ConnectionContext {
 	tunnel?: (message: protocol.ToServerTunnelMessage) => void;
 	/** The inspector's history: sockets, commands, events, pongs, KV writes. */
 	observer?: EngineObserver;
+	/** true once the engine is closing: frames are no longer served (their effects would outlive the storage). */
+	closing?: () => boolean;
 }
 
 /** The token a WebSocket client offered as subprotocol `rivet_token.<t>` (first one wins, as in guard). */
@@ -248,7 +250,7 @@ export function serveRunnerSocket(
 	};
 
 	ws.on("message", (data, isBinary) => {
-		if (closed) return;
+		if (closed || ctx.closing?.()) return;
 		if (runnerId === undefined) {
 			clearTimeout(initTimer);
 			if (!isBinary) {

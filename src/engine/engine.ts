@@ -149,6 +149,7 @@ export async function startEngine(
 					kv: (actorId, data) => runKvRequest(storage, actorId, data),
 					tunnel: (message) => tunnel.handleRunnerMessage(message),
 					observer,
+					closing: () => closeStarted,
 				});
 			});
 		},

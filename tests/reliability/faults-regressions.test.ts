@@ -50,3 +50,39 @@ it("a runner that connects while the dev engine is closing is refused, and nothi
 	await new Promise((resolve) => setImmediate(resolve));
 	expect(lateOutcome).toBe("refused");
 });
+
+// Found by `npm run faults -- --seed 1 --engine dev` after the fix above: a runner that drained (ToServerStopping)
+// while the engine was closing armed a drain timer after close() had cleared the timers; it fired on the closed
+// database, the same uncaught error.
+it("frames a runner sends while the dev engine is closing are not served, so no timer outlives the storage", async () => {
+	const dir = mkdtempSync(join(tmpdir(), "faults-regression-"));
+	cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+	const drainWindowMs = 1_300;
+	const engine = await startEngine({
+		port: 0,
+		storage: { path: join(dir, "engine.sqlite") },
+		drainWindowMs,
+	});
+	const silent = new RawRunner(engine.url, { key: "silent" });
+	await silent.opened;
+	(silent.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+	cleanups.push(() => silent.ws.terminate());
+	const drainer = new RawRunner(engine.url, { key: "drainer" });
+	cleanups.push(() => drainer.ws.terminate());
+	await drainer.opened;
+	drainer.init();
+	await drainer.next("ToClientInit");
+
+	const closed = engine.close();
+	drainer.send({ tag: "ToServerStopping", val: null });
+	await closed;
+	// Past the drain window: a timer armed by the Stopping frame would have fired on the closed storage by now.
+	const errors: unknown[] = [];
+	const onError = (error: unknown) => errors.push(error);
+	process.on("uncaughtException", onError);
+	cleanups.push(() => {
+		process.off("uncaughtException", onError);
+	});
+	await new Promise((resolve) => setTimeout(resolve, drainWindowMs));
+	expect(errors).toEqual([]);
+});
