@@ -6,13 +6,18 @@
 
 import { ActorSocket, type SendBufferLimit } from "./actor-socket.ts";
 import type { ReconnectDelays } from "./backoff.ts";
+import { EndpointList } from "./endpoints.ts";
 import { ClientConfigError, RivetError } from "./errors.ts";
+import { fetchWithFailover } from "./failover.ts";
 
 export type CrashPolicy = "restart" | "sleep" | "destroy";
 
 export interface ActorClientOptions {
-	/** The engine's URL (`http(s)://host:port`): its API and gateway. */
-	endpoint: string;
+	/**
+	 * The engine's URL (`http(s)://host:port`): its API and gateway. Or a non-empty list of them (the nodes of a
+	 * cluster): requests and sockets go to the current one and move to the next when it cannot be reached.
+	 */
+	endpoint: string | readonly string[];
 	/** Default `"default"`. */
 	namespace?: string;
 	/** Sent as `Authorization: Bearer` to the API, `x-rivet-token` through the gateway, `rivet_token.<t>` on sockets. */
@@ -21,6 +26,8 @@ export interface ActorClientOptions {
 	WebSocket?: unknown;
 	/** A `fetch`; default `globalThis.fetch`. */
 	fetch?: typeof fetch;
+	/** With several endpoints: the jittered delay before a request is tried on the next one. Default 500 ms base. */
+	retryDelays?: ReconnectDelays;
 }
 
 export interface CreateActorRequest {
@@ -96,31 +103,48 @@ export async function rivetErrorFrom(
 }
 
 export class ActorClient {
-	readonly endpoint: string;
 	readonly namespace: string;
+	readonly #endpoints: EndpointList;
+	readonly #retryDelays: ReconnectDelays | undefined;
 	readonly #token: string | undefined;
 	readonly #WebSocket: unknown;
 	readonly #fetch: typeof fetch;
 
 	constructor(options: ActorClientOptions) {
-		let url: URL;
-		try {
-			url = new URL(options.endpoint);
-		} catch {
-			throw new ClientConfigError(
-				`endpoint must be an absolute http(s) URL, got ${JSON.stringify(options.endpoint)}`,
-			);
-		}
-		if (url.protocol !== "http:" && url.protocol !== "https:")
-			throw new ClientConfigError(
-				`endpoint must be http(s), got ${url.protocol}`,
-			);
-		this.endpoint = url.href.replace(/\/+$/, "");
+		this.#endpoints = new EndpointList(options.endpoint);
+		this.#retryDelays = options.retryDelays;
 		this.namespace = options.namespace ?? "default";
 		this.#token = options.token;
 		this.#WebSocket = options.WebSocket;
 		const fetchImpl = options.fetch ?? globalThis.fetch;
 		this.#fetch = (input, init) => fetchImpl(input, init);
+	}
+
+	/** The current endpoint (without a trailing slash): where the next request or socket attempt goes. */
+	get endpoint(): string {
+		return this.#endpoints.current;
+	}
+
+	/** Every endpoint, in the configured order. */
+	get endpoints(): readonly string[] {
+		return this.#endpoints.all;
+	}
+
+	/** Sends a request to the current endpoint, moving on as `failover.ts` says; `url` builds it for a base. */
+	request(url: (base: string) => string, init: RequestInit): Promise<Response> {
+		return fetchWithFailover({
+			endpoints: this.#endpoints,
+			fetch: this.#fetch,
+			url,
+			init,
+			delays: this.#retryDelays,
+		});
+	}
+
+	/** The current endpoint failed to connect a socket: the client moves to the next (if it was still current). */
+	markUnreachable(endpoint: string): void {
+		const index = this.#endpoints.all.indexOf(endpoint);
+		if (index >= 0) this.#endpoints.failed(index);
 	}
 
 	/** The live actor with this name and key, else a new one (`PUT /actors`). */
@@ -143,7 +167,6 @@ export class ActorClient {
 		return new ActorHandle(this, actorId, {
 			token: this.#token,
 			WebSocket: this.#WebSocket,
-			fetch: this.#fetch,
 		});
 	}
 
@@ -163,8 +186,9 @@ export class ActorClient {
 		};
 		if (request.key !== undefined) body.key = request.key;
 		if (request.input !== undefined) body.input = base64(request.input);
-		const response = await this.#fetch(
-			`${this.endpoint}/actors?namespace=${encodeURIComponent(this.namespace)}`,
+		const response = await this.request(
+			(base) =>
+				`${base}/actors?namespace=${encodeURIComponent(this.namespace)}`,
 			{ method, headers, body: JSON.stringify(body) },
 		);
 		if (!response.ok) throw await rivetErrorFrom(response, `${method} /actors`);
@@ -177,7 +201,6 @@ export class ActorHandle {
 	readonly id: string;
 	readonly #token: string | undefined;
 	readonly #WebSocket: unknown;
-	readonly #fetch: typeof fetch;
 
 	constructor(
 		client: ActorClient,
@@ -185,20 +208,18 @@ export class ActorHandle {
 		transport: {
 			token: string | undefined;
 			WebSocket: unknown;
-			fetch: typeof fetch;
 		},
 	) {
 		this.client = client;
 		this.id = id;
 		this.#token = transport.token;
 		this.#WebSocket = transport.WebSocket;
-		this.#fetch = transport.fetch;
 	}
 
-	/** `{endpoint}/gateway/{actorId}{path}`: what the actor sees as `path`. */
-	url(path = "/"): string {
+	/** `{endpoint}/gateway/{actorId}{path}` on the current endpoint (or on `base`): what the actor sees as `path`. */
+	url(path = "/", base = this.client.endpoint): string {
 		const rest = path.startsWith("/") ? path : `/${path}`;
-		return `${this.client.endpoint}/gateway/${encodeURIComponent(this.id)}${rest}`;
+		return `${base}/gateway/${encodeURIComponent(this.id)}${rest}`;
 	}
 
 	/**
@@ -209,7 +230,10 @@ export class ActorHandle {
 		const headers = new Headers(init.headers);
 		if (this.#token && !headers.has("x-rivet-token"))
 			headers.set("x-rivet-token", this.#token);
-		const response = await this.#fetch(this.url(path), { ...init, headers });
+		const response = await this.client.request((base) => this.url(path, base), {
+			...init,
+			headers,
+		});
 		if (response.headers.has("x-rivet-error"))
 			throw await rivetErrorFrom(
 				response,
@@ -226,8 +250,15 @@ export class ActorHandle {
 		const protocols = ["rivet"];
 		if (this.#token) protocols.push(`rivet_token.${this.#token}`);
 		protocols.push(...(options.protocols ?? []));
-		return new ActorSocket(this.url(path).replace(/^http/, "ws"), protocols, {
+		// Asked before each attempt: a reconnect goes to the client's current endpoint.
+		let dialled = this.client.endpoint;
+		const url = (): string => {
+			dialled = this.client.endpoint;
+			return this.url(path, dialled).replace(/^http/, "ws");
+		};
+		return new ActorSocket(url, protocols, {
 			WebSocket: this.#WebSocket,
+			onUnreachable: () => this.client.markUnreachable(dialled),
 			...(options.reconnectDelays
 				? { reconnectDelays: options.reconnectDelays }
 				: {}),

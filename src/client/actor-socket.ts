@@ -9,7 +9,11 @@
  */
 import ReconnectingWebSocket from "partysocket/ws";
 import { fullJitterDelay, type ReconnectDelays } from "./backoff.ts";
-import { type CloseDecision, decideOnClose } from "./close-table.ts";
+import {
+	type CloseDecision,
+	decideOnClose,
+	endpointUnreachable,
+} from "./close-table.ts";
 import {
 	SendBufferFullError,
 	SocketEndedError,
@@ -43,6 +47,11 @@ export interface ActorSocketOptions {
 	connectionTimeoutMs?: number;
 	/** A reconnect that stays up this long resets the backoff (ms). Default 5000. */
 	minUptimeMs?: number;
+	/**
+	 * Called on a close that says the endpoint could not be reached (`endpointUnreachable`), before the next
+	 * attempt asks `url` for its URL: a client with several endpoints moves to the next one here.
+	 */
+	onUnreachable?: () => void;
 }
 
 const encoder = new TextEncoder();
@@ -61,12 +70,14 @@ export class ActorSocket extends ReconnectingWebSocket {
 	#lastDecision: (CloseDecision & { code: number; reason: string }) | undefined;
 	#dispatchingOpen = false;
 	#ending: SocketEnding | undefined;
+	readonly #onUnreachable: (() => void) | undefined;
 	#resolveEnded: (ending: SocketEnding) => void = () => {};
 	/** Resolves once the socket has ended for good (see the close table), with why. */
 	readonly ended: Promise<SocketEnding>;
 
+	/** `url` may be a function: it is asked again before each attempt (the client's current endpoint). */
 	constructor(
-		url: string,
+		url: string | (() => string),
 		protocols: string[],
 		options: ActorSocketOptions = {},
 	) {
@@ -90,6 +101,7 @@ export class ActorSocket extends ReconnectingWebSocket {
 				socket ? socket.#decide(event) : true,
 		});
 		socket = this;
+		this.#onUnreachable = options.onUnreachable;
 		this.#limit = {
 			messages: options.sendBuffer?.messages ?? DEFAULT_SEND_BUFFER.messages,
 			bytes: options.sendBuffer?.bytes ?? DEFAULT_SEND_BUFFER.bytes,
@@ -163,6 +175,12 @@ export class ActorSocket extends ReconnectingWebSocket {
 		const code = event.code;
 		const reason = event.reason ?? "";
 		this.#lastDecision = { ...decideOnClose(code, reason), code, reason };
+		if (
+			!this.#ending &&
+			this.#lastDecision.action === "reconnect" &&
+			endpointUnreachable(code, reason)
+		)
+			this.#onUnreachable?.();
 		return this.#lastDecision.action === "reconnect";
 	}
 

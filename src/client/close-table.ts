@@ -80,3 +80,16 @@ export function decideOnClose(code: number, reason: string): CloseDecision {
 		why: `${code}: an unknown code; assume it may pass`,
 	};
 }
+
+/**
+ * Did this close say the endpoint itself could not be reached (as opposed to the actor or the application
+ * closing)? A client with several endpoints moves to the next one on such a close: a failed or timed-out attempt
+ * (partysocket's synthetic 1000 without a reason, or "timeout"), a drop without a close frame (1006; Deno reports
+ * 0), the server going away or restarting (1001, 1012), overloaded (1013) or a proxy's bad gateway (1014). A
+ * gateway error (`group.code`) means a node answered: it stays.
+ */
+export function endpointUnreachable(code: number, reason: string): boolean {
+	if (gatewayErrorOf(reason)) return false;
+	if (code === 1000) return reason === "" || reason === "timeout";
+	return [0, 1001, 1006, 1012, 1013, 1014].includes(code);
+}

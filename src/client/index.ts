@@ -19,7 +19,11 @@ export {
 	type SocketMessage,
 } from "./actor-socket.ts";
 export { fullJitterDelay, type ReconnectDelays } from "./backoff.ts";
-export { type CloseDecision, decideOnClose } from "./close-table.ts";
+export {
+	type CloseDecision,
+	decideOnClose,
+	endpointUnreachable,
+} from "./close-table.ts";
 export {
 	ClientConfigError,
 	RivetError,
