@@ -250,7 +250,7 @@ describe("close policy over a list", () => {
 		expect(sockets).toHaveLength(2);
 	});
 
-	test("a refusal from A, B accepts: the runner runs on B; after a handshake A's refusal no longer counts", async () => {
+	test("a refusal from A, B accepts: the runner runs on B; after that handshake A's refusal no longer counts", async () => {
 		const { runner, socket } = setup({ endpoint: [A, B] });
 		await runner.start();
 		socket(0).open();
@@ -259,13 +259,27 @@ describe("close policy over a list", () => {
 		socket(1).open();
 		socket(1).init();
 		expect(runner.state).toBe("ready");
-		socket(1).closed(1006, ""); // B drops: back to A
-		await vi.runOnlyPendingTimersAsync();
-		socket(2).open();
-		socket(2).closed(1011, "namespace.not_found#r"); // A refuses again: B may still accept
+		socket(1).closed(1011, "namespace.not_found#r"); // now B refuses: A has not, since B's handshake
 		expect(runner.state).toBe("reconnecting");
 		await vi.runOnlyPendingTimersAsync();
-		expect(hostOf(socket(3))).toBe("10.0.0.2:6420");
+		expect(hostOf(socket(2))).toBe("10.0.0.1:6420");
+		socket(2).open();
+		socket(2).closed(1011, "namespace.not_found#r"); // A refuses too: every endpoint has, fatal
+		expect((await runner.closed).reason).toBe("fatal:namespace.not_found");
+	});
+
+	test("a node that cannot be reached has not refused: A refusing while B is down is retried, not fatal", async () => {
+		const { runner, socket, sockets } = setup({ endpoint: [A, B] });
+		await runner.start();
+		for (let round = 0; round < 3; round++) {
+			socket(2 * round).open();
+			socket(2 * round).closed(1011, "api.forbidden#r");
+			await vi.runOnlyPendingTimersAsync();
+			socket(2 * round + 1).closed(1006, ""); // B down
+			await vi.runOnlyPendingTimersAsync();
+		}
+		expect(runner.state).toBe("reconnecting");
+		expect(sockets).toHaveLength(7);
 	});
 
 	test("a protocol refusal at init counts as a refusal per endpoint too", async () => {
