@@ -180,6 +180,10 @@ export class ActorTable {
 		const retired = this.#retired.get(actorId);
 		if (retired && retired.generation === generation) {
 			retired.lastCommandIdx = index;
+			this.#hooks.log.debug(
+				{ actorId, generation },
+				"stop for an actor already stopped here ignored",
+			);
 			return;
 		}
 		// Unknown here: answer so the engine is not left waiting for a Stopped that would never come.
@@ -366,7 +370,12 @@ export class ActorTable {
 				retired.log = retired.log.filter(
 					(event) => event.checkpoint.index > index,
 				);
+				continue;
 			}
+			this.#hooks.log.debug(
+				{ actorId, generation },
+				"event ack for an unknown actor generation ignored",
+			);
 		}
 	}
 

@@ -93,12 +93,22 @@ class Tunnel implements TunnelPort {
 				// The gateway never sends it today (spec §8.2); if it does, the response has nowhere to go.
 				const request = this.#requests.get(key);
 				if (request?.kind === "http") this.#requests.delete(request);
+				else this.#ignored(kind.tag, key, "no HTTP request with this id");
 				return;
 			}
 			case "ToClientRequestChunk":
 				// Streaming request bodies are never sent by the gateway (spec §8.2).
+				this.#ignored(
+					kind.tag,
+					key,
+					"streaming request bodies are not supported",
+				);
 				return;
 		}
+	}
+
+	#ignored(kind: string, key: number, why: string): void {
+		this.#d.log.debug({ kind, key }, `tunnel message ignored: ${why}`);
 	}
 
 	#requestStart(

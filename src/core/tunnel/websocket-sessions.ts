@@ -168,7 +168,14 @@ export class WebSocketSessions {
 		message: protocol.ToClientWebSocketMessage,
 	): void {
 		const request = this.#d.requests.get(key);
-		if (!request || request.kind === "http") return; // ended here already (closed, actor stopped)
+		if (!request || request.kind === "http") {
+			// Ended here already (closed, actor stopped), or never opened.
+			this.#d.log.debug(
+				{ key, index },
+				"websocket message for an unknown socket ignored",
+			);
+			return;
+		}
 		if (request.pending) {
 			request.pending.push({
 				tag: "message",
@@ -191,7 +198,13 @@ export class WebSocketSessions {
 		if (!ws) return;
 		if (request.canHibernate) {
 			const verdict = classifyIndex(index, request.serverIndex);
-			if (verdict === "duplicate") return;
+			if (verdict === "duplicate") {
+				this.#d.log.debug(
+					{ last: request.serverIndex, index },
+					"websocket message with an old index ignored (duplicate)",
+				);
+				return;
+			}
 			if (verdict === "gap") {
 				this.#d.log.warn(
 					{ last: request.serverIndex, index },
@@ -207,7 +220,13 @@ export class WebSocketSessions {
 
 	close(key: number, close: protocol.ToClientWebSocketClose): void {
 		const request = this.#d.requests.get(key);
-		if (!request || request.kind === "http") return;
+		if (!request || request.kind === "http") {
+			this.#d.log.debug(
+				{ key, code: close.code },
+				"websocket close for an unknown socket ignored",
+			);
+			return;
+		}
 		if (request.pending) {
 			request.pending.push({
 				tag: "close",
