@@ -696,13 +696,10 @@ export async function fuzzRunnerSide(
 					`undecodable frame closed with ${key}, not 4000 runner.invalid_frame`,
 				);
 		}
-				`batch to ${last.id} ${outcome} fifo left ${instrument.fifo.length} expect ${last.frame.expect}`,
-			);
 		if (instrument) {
 			for (const { id, frame: f } of pending) {
 				const record = instrument.records.get(id);
 				instrument.records.delete(id);
-					console.log(id, f.generator, f.expect, JSON.stringify(record));
 				if (!record || record.ms < 0) {
 					fail(id, f, "the frame was never handled");
 					continue;
