@@ -1,29 +1,35 @@
 /**
- * The runner's state machine and the one shutdown path (DESIGN §4).
+ * The runner's state machine (DESIGN §4): it dials the engine, does the handshake, routes frames, and decides
+ * what every close of the engine socket means (close-policy.ts).
  *
  *   idle → connecting → ready ⇄ reconnecting → draining → closing → stopped
  *
- * Every way a runner ends goes through `shutdown(mode, reason)`. The first call sets the state before anything
- * else, so every close seen after it is "ours"; later calls join it and may escalate drain → immediate, never the
- * reverse. Every timer lives in one `TimerSet`, cleared in one place (`#finish`). Waiting is event-driven.
+ * It wires two parts that each own a piece of it: `ReconnectScheduler` (reconnect.ts) decides which endpoint to
+ * dial next and when, and runs the lost timer; `ShutdownPath` (shutdown.ts) is the one way a runner ends and owns
+ * the states from `draining` on. Every timer lives in one `TimerSet`, cleared in one place (`ShutdownPath.finish`).
  */
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import type { ActorTable } from "./actors.ts";
-import { ReconnectBackoff, type ReconnectUrgency } from "./backoff.ts";
+import type { ReconnectUrgency } from "./backoff.ts";
 import { classifyClose } from "./close-policy.ts";
 import type { ResolvedConfig } from "./config.ts";
-import { type Endpoint, EndpointRotation } from "./endpoints.ts";
-import {
-	EdgerunnerError,
-	FatalCloseError,
-	RunnerLostError,
-	RunnerShutdownError,
-} from "./errors.ts";
+import type { Endpoint } from "./endpoints.ts";
+import { EdgerunnerError, FatalCloseError, RunnerLostError } from "./errors.ts";
 import type { KvClient } from "./kv.ts";
 import { errorFields } from "./log.ts";
+import { ReconnectScheduler } from "./reconnect.ts";
+import {
+	type ShutdownMode,
+	ShutdownPath,
+	type ShutdownPhase,
+	type ShutdownReport,
+} from "./shutdown.ts";
 import type { TimerSet } from "./timers.ts";
 import type { TunnelPort } from "./tunnel/port.ts";
 import { type Connection, Uplink } from "./uplink.ts";
+
+// Re-exported: runner.ts, termination.ts and index.ts import the runner's report from here.
+export type { ShutdownMode, ShutdownReport } from "./shutdown.ts";
 
 export type RunnerState =
 	| "idle"
@@ -33,22 +39,8 @@ export type RunnerState =
 	| "draining"
 	| "closing"
 	| "stopped";
-export type ShutdownMode = "drain" | "immediate";
-
-/** How a runner ended; `shutdown()` and `runner.closed` resolve with it. */
-export interface ShutdownReport {
-	/** `"user"`, `"signal:SIGTERM"`, `"evicted"`, `"fatal:api.forbidden"`, … */
-	reason: string;
-	/** The mode the shutdown finished in (a drain escalated to immediate reports `"immediate"`). */
-	mode: ShutdownMode;
-	/** Actors that stopped with `StopCode.Ok` during the shutdown. */
-	actorsStopped: number;
-	/** Actors still running when the socket closed: stopped locally, the engine was not told. */
-	actorsAbandoned: number;
-	durationMs: number;
-	/** Set when the runner ended because of an error (a fatal refusal by the engine). */
-	error?: EdgerunnerError;
-}
+/** The states before any shutdown; from the first shutdown request on, the state is the shutdown's phase. */
+type ConnectionState = Exclude<RunnerState, ShutdownPhase>;
 
 /** The parts the lifecycle drives on connect, loss and shutdown. */
 export interface LifecycleParts {
@@ -59,48 +51,28 @@ export interface LifecycleParts {
 	route(message: protocol.ToClient): void;
 }
 
-const RUNNER_SHUTDOWN_REASON = "pegboard.runner_shutdown";
 /** Native WebSocket clients may only send 1000 or 3000–4999: our own "abandon this socket" code. */
 const CLOSE_RETIRED = 4000;
-const CLOSE_WAIT_MS = 5000;
-
-interface Shutdown {
-	mode: ShutdownMode;
-	reason: string;
-	error: EdgerunnerError | undefined;
-	startedAt: number;
-	stoppedBefore: number;
-	report: Promise<ShutdownReport>;
-	resolve: (report: ShutdownReport) => void;
-}
 
 export class Lifecycle {
 	readonly #config: ResolvedConfig;
 	readonly #parts: LifecycleParts;
-	/** Every timer of the runner; cleared in one place, `#finish`. */
+	/** Every timer of the runner; cleared in one place, `ShutdownPath.finish`. */
 	readonly timers: TimerSet;
 	readonly uplink: Uplink;
-	readonly #backoff: ReconnectBackoff;
-	readonly #endpoints: EndpointRotation;
-	#state: RunnerState = "idle";
-	#shutdown: Shutdown | undefined;
+	readonly #reconnect: ReconnectScheduler;
+	readonly #shutdownPath: ShutdownPath;
+	#connectionState: ConnectionState = "idle";
 	#runnerId: string | undefined;
 	#metadata: protocol.ProtocolMetadata | undefined;
-	readonly closed: Promise<ShutdownReport>;
-	#resolveClosed!: (report: ShutdownReport) => void;
 
 	constructor(config: ResolvedConfig, timers: TimerSet, parts: LifecycleParts) {
 		this.#config = config;
 		this.timers = timers;
 		this.#parts = parts;
-		this.#endpoints = new EndpointRotation(config.endpoints);
-		this.#backoff = new ReconnectBackoff(
-			config.raw.reconnect,
-			Math.random,
-			this.#endpoints.size,
-		);
-		this.closed = new Promise((resolve) => {
-			this.#resolveClosed = resolve;
+		this.#reconnect = new ReconnectScheduler(config, timers, {
+			dial: () => this.#connect(),
+			lost: (thresholdMs) => this.#onLost(thresholdMs),
 		});
 		this.uplink = new Uplink({
 			platform: config.platform,
@@ -129,10 +101,22 @@ export class Lifecycle {
 				},
 			},
 		});
+		this.#shutdownPath = new ShutdownPath({
+			config,
+			timers,
+			uplink: this.uplink,
+			actors: parts.actors,
+			kv: parts.kv,
+			tunnel: parts.tunnel,
+			neverStarted: () => this.#connectionState === "idle",
+			cancelReconnect: () => this.#reconnect.cancel(),
+			onStopped: () =>
+				this.#callUser("onShutdown", () => this.#config.raw.onShutdown?.()),
+		});
 	}
 
 	get state(): RunnerState {
-		return this.#state;
+		return this.#shutdownPath.phase ?? this.#connectionState;
 	}
 
 	get runnerId(): string | undefined {
@@ -141,7 +125,7 @@ export class Lifecycle {
 
 	/** The endpoint the runner is connected or connecting to, or will dial next. */
 	get endpoint(): Endpoint {
-		return this.#endpoints.current;
+		return this.#reconnect.endpoint;
 	}
 
 	get protocolMetadata(): protocol.ProtocolMetadata | undefined {
@@ -149,24 +133,41 @@ export class Lifecycle {
 	}
 
 	get isDraining(): boolean {
-		return this.#shutdown?.mode === "drain";
+		return this.#shutdownPath.isDraining;
+	}
+
+	/** Resolves with the report once the runner has stopped. */
+	get closed(): Promise<ShutdownReport> {
+		return this.#shutdownPath.closed;
+	}
+
+	/**
+	 * The one shutdown path (shutdown.ts). Idempotent: a later call joins the running shutdown and may escalate it
+	 * to immediate. Resolves with the report once the runner has stopped.
+	 */
+	shutdown(
+		mode: ShutdownMode,
+		reason: string,
+		error?: EdgerunnerError,
+	): Promise<ShutdownReport> {
+		return this.#shutdownPath.request(mode, reason, error);
 	}
 
 	start(): void {
-		if (this.#state !== "idle")
+		if (this.state !== "idle")
 			throw new EdgerunnerError(
 				"runner_already_started",
-				`Runner.start() called in state "${this.#state}"; a runner starts once: create a new Runner instead.`,
+				`Runner.start() called in state "${this.state}"; a runner starts once: create a new Runner instead.`,
 			);
-		this.#state = "connecting";
+		this.#connectionState = "connecting";
 		this.#connect();
 	}
 
 	#connect(): void {
-		if (this.#shutdown) return;
-		const { endpoint, index, url } = this.#endpoints.current;
+		if (this.#shutdownPath.begun) return;
+		const { endpoint, index, url } = this.#reconnect.endpoint;
 		this.#config.log.info(
-			{ endpoint, index, of: this.#endpoints.size, url },
+			{ endpoint, index, of: this.#reconnect.endpointCount, url },
 			"connecting to the engine",
 		);
 		try {
@@ -234,9 +235,7 @@ export class Lifecycle {
 			return;
 		}
 		this.uplink.markInitialized(conn);
-		this.timers.clear("lost");
-		this.#backoff.ready(Date.now());
-		this.#endpoints.accepted();
+		this.#reconnect.connected(Date.now());
 		const { actors, kv, tunnel } = this.#parts;
 		if (this.#runnerId !== undefined && this.#runnerId !== init.runnerId) {
 			// A new identity: the engine no longer counts our actors as ours.
@@ -248,8 +247,8 @@ export class Lifecycle {
 		}
 		this.#runnerId = init.runnerId;
 		this.#metadata = init.metadata;
-		if (this.#state === "connecting" || this.#state === "reconnecting")
-			this.#state = "ready";
+		// During a shutdown the state stays the shutdown's phase (see `state`).
+		this.#connectionState = "ready";
 		const events = actors.takeUnacked();
 		if (events.length > 0)
 			this.uplink.send({ tag: "ToServerEvents", val: events });
@@ -258,7 +257,7 @@ export class Lifecycle {
 		this.#config.log.info(
 			{
 				runnerId: init.runnerId,
-				endpoint: this.#endpoints.current.endpoint,
+				endpoint: this.#reconnect.endpoint.endpoint,
 				resent: events.length,
 			},
 			"connected to the engine",
@@ -276,9 +275,9 @@ export class Lifecycle {
 			code,
 			reason,
 			current,
-			shuttingDown: this.#shutdown !== undefined,
+			shuttingDown: this.#shutdownPath.begun,
 			initialized: conn.initialized,
-			othersMayAccept: this.#endpoints.othersMayAccept,
+			othersMayAccept: this.#reconnect.othersMayAccept,
 		});
 		if (decision.action === "ignore") {
 			this.#config.log.debug(
@@ -290,14 +289,14 @@ export class Lifecycle {
 		this.#callUser("onDisconnected", () =>
 			this.#config.raw.onDisconnected?.(code, reason),
 		);
-		const { endpoint } = this.#endpoints.current;
+		const { endpoint } = this.#reconnect.endpoint;
 		switch (decision.action) {
 			case "shutdown":
 				this.#config.log.info(
 					{ code, reason },
 					"engine socket closed during shutdown",
 				);
-				this.#finish();
+				this.#shutdownPath.finish();
 				return;
 			case "evicted":
 				this.#config.log.warn(
@@ -317,7 +316,7 @@ export class Lifecycle {
 			}
 			case "refused":
 				// Another endpoint has not refused yet: this node's problem until the whole list refuses.
-				this.#endpoints.refused();
+				this.#reconnect.refused();
 				this.#config.log.error(
 					{ code, reason, endpoint, refusal: decision.cause },
 					"an endpoint refused the runner: trying the next",
@@ -340,27 +339,17 @@ export class Lifecycle {
 		this.#callUser("onDisconnected", () =>
 			this.#config.raw.onDisconnected?.(CLOSE_RETIRED, reason),
 		);
-		if (this.#shutdown) this.#finish();
+		if (this.#shutdownPath.begun) this.#shutdownPath.finish();
 		else this.#disconnected("backoff");
 	}
 
+	/** The socket is gone outside a shutdown: in-flight KV learns it, the scheduler dials again later. */
 	#disconnected(urgency: ReconnectUrgency): void {
-		this.#state = "reconnecting";
+		this.#connectionState = "reconnecting";
 		this.#parts.kv.connectionLost();
-		this.#armLostTimer();
-		const next = this.#endpoints.advance();
-		const delay = this.#backoff.next(urgency, Date.now());
-		this.#config.log.info(
-			{ delayMs: delay, attempt: this.#backoff.attempt, next: next.endpoint },
-			"reconnect scheduled",
-		);
-		this.timers.set("reconnect", delay, () => this.#connect());
-	}
-
-	#armLostTimer(): void {
-		const threshold = Number(this.#metadata?.runnerLostThreshold ?? 0);
-		if (threshold <= 0 || this.timers.has("lost")) return;
-		this.timers.set("lost", threshold, () => this.#onLost(threshold));
+		// No metadata before the first handshake: no threshold, so no lost timer.
+		const lostThresholdMs = Number(this.#metadata?.runnerLostThreshold ?? 0);
+		this.#reconnect.schedule(urgency, lostThresholdMs);
 	}
 
 	/** Disconnected past the engine's threshold: it has given our actors away. Stop them here, once. */
@@ -371,120 +360,6 @@ export class Lifecycle {
 			{ thresholdMs: threshold, stopped: count },
 			"runner lost: actors stopped locally",
 		);
-	}
-
-	/**
-	 * The one shutdown path. Idempotent: a later call joins the running shutdown and may escalate it to
-	 * immediate. Resolves with the report once the runner has stopped.
-	 */
-	shutdown(
-		mode: ShutdownMode,
-		reason: string,
-		error?: EdgerunnerError,
-	): Promise<ShutdownReport> {
-		const running = this.#shutdown;
-		if (running) {
-			if (mode === "immediate" && running.mode === "drain") {
-				running.mode = "immediate";
-				this.#config.log.warn(
-					{ reason: running.reason },
-					"shutdown escalated to immediate",
-				);
-				if (this.#state === "draining") this.#closeSocket();
-			}
-			return running.report;
-		}
-		let resolve!: (report: ShutdownReport) => void;
-		const report = new Promise<ShutdownReport>((r) => {
-			resolve = r;
-		});
-		const canDrain = mode === "drain" && this.uplink.ready;
-		const shutdown: Shutdown = {
-			mode: canDrain ? "drain" : "immediate",
-			reason,
-			error,
-			startedAt: Date.now(),
-			stoppedBefore: this.#parts.actors.stoppedCleanly,
-			report,
-			resolve,
-		};
-		this.#shutdown = shutdown; // first, so every close from here on is "ours"
-		this.timers.clear("reconnect");
-		this.timers.clear("lost");
-		this.#config.log.info(
-			{ reason, mode: shutdown.mode, actors: this.#parts.actors.size },
-			"shutting down",
-		);
-		if (this.#state === "idle") {
-			this.#finish();
-			return report;
-		}
-		if (!canDrain) {
-			this.#closeSocket();
-			return report;
-		}
-		this.#state = "draining";
-		this.uplink.send({ tag: "ToServerStopping", val: null });
-		this.timers.set("drain", this.#config.drainTimeoutMs, () => {
-			this.#config.log.warn(
-				{ remaining: this.#parts.actors.size },
-				"drain budget exhausted: closing anyway",
-			);
-			this.#closeSocket();
-		});
-		void this.#parts.actors.whenEmpty().then(() => {
-			if (this.#state === "draining") this.#closeSocket();
-		});
-		return report;
-	}
-
-	/** Closes the engine socket (CONNECTING sockets included) and waits for its close event, bounded. */
-	#closeSocket(): void {
-		if (this.#state === "closing" || this.#state === "stopped") return;
-		this.#state = "closing";
-		this.timers.clear("drain");
-		this.#parts.actors.flush(); // Stopped events before the close frame
-		if (!this.uplink.current) {
-			this.#finish();
-			return;
-		}
-		this.uplink.close(1000, RUNNER_SHUTDOWN_REASON);
-		this.timers.set("closeWait", CLOSE_WAIT_MS, () => {
-			this.#config.log.warn(
-				{},
-				"no close event from the engine socket: finishing shutdown",
-			);
-			this.uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
-			this.#finish();
-		});
-	}
-
-	#finish(): void {
-		const shutdown = this.#shutdown;
-		if (!shutdown || this.#state === "stopped") return;
-		this.#state = "stopped";
-		this.timers.close();
-		this.uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
-		const { actors, kv, tunnel } = this.#parts;
-		const { count: abandoned } = actors.stopAllLocally("forget");
-		const error = new RunnerShutdownError("request");
-		kv.failAll(new RunnerShutdownError("KV request"), true);
-		tunnel.shutdown(error);
-		const report: ShutdownReport = {
-			reason: shutdown.reason,
-			mode: shutdown.mode,
-			actorsStopped: actors.stoppedCleanly - shutdown.stoppedBefore,
-			actorsAbandoned: abandoned,
-			durationMs: Date.now() - shutdown.startedAt,
-		};
-		if (shutdown.error) report.error = shutdown.error;
-		this.#config.log.info(
-			{ ...report, error: report.error?.message },
-			"runner stopped",
-		);
-		shutdown.resolve(report);
-		this.#resolveClosed(report);
-		this.#callUser("onShutdown", () => this.#config.raw.onShutdown?.());
 	}
 
 	#callUser(name: string, fn: () => void): void {
