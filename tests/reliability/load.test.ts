@@ -25,6 +25,7 @@ describe("load (bounded)", () => {
 	it("100 client WebSockets through the gateway: each opens, echoes and closes at the actor", async () => {
 		const result = await clientWebSockets("dev", "ours", 100, 10, 20_000);
 		expect(result.opened).toBe(100);
+		expect(result.runnerOpened).toBe(100);
 		expect(failed(result.checks)).toEqual([]);
 	}, 60_000);
 
@@ -41,6 +42,7 @@ describe("load (bounded)", () => {
 		expect(failed(result.checks)).toEqual([]);
 		// The 8 actors that could stop answered their 80 requests; the 2 stuck actors' 20 were retried elsewhere.
 		expect(result.outcomes["2xx from the drained runner"]).toBe(80);
+		expect(result.lostResponses).toBe(0);
 		expect(result.terminated?.report).toMatchObject({
 			reason: "signal:SIGTERM",
 			mode: "immediate",
