@@ -14,9 +14,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import {
 	chmodSync,
 	chownSync,
-	createWriteStream,
+	closeSync,
 	existsSync,
+	fchownSync,
 	mkdirSync,
+	openSync,
 	readdirSync,
 	readFileSync,
 	rmSync,
@@ -187,20 +189,20 @@ function startService(
 	logPath: string,
 	user?: { uid: number; gid: number },
 ): Service {
-	const log = createWriteStream(logPath, { flags: "a" });
+	// The log file itself, not a pipe through us: a service must not die of a broken pipe if we are killed.
+	const log = openSync(logPath, "a");
+	if (user) fchownSync(log, user.uid, user.gid);
 	const child = spawn(command, args, {
-		stdio: ["ignore", "pipe", "pipe"],
+		stdio: ["ignore", log, log],
 		// Its own process group: a terminal's Ctrl-C reaches only us, and we stop the cluster in order.
 		detached: true,
 		...(user ?? {}),
 	});
-	child.stdout?.pipe(log, { end: false });
-	child.stderr?.pipe(log, { end: false });
+	closeSync(log); // the child has its own copy
 	const running = () => child.exitCode === null && child.signalCode === null;
 	const exited = new Promise<void>((resolveExit) => {
 		child.once("error", () => resolveExit());
 		child.once("close", () => {
-			log.end();
 			process.off("exit", killOnExit);
 			resolveExit();
 		});
@@ -303,6 +305,11 @@ async function startPostgres(
 	fast: boolean,
 ): Promise<{ service: Service; port: number; url: string }> {
 	const user = postgresUser();
+	const blocked = user && unenterableAncestor(dir, user);
+	if (blocked)
+		throw new Error(
+			`PostgreSQL runs as the postgres user here (it refuses root), and that user cannot enter ${blocked}: choose a data dir it can reach (e.g. under /tmp) or \`chmod o+x ${blocked}\``,
+		);
 	if (!existsSync(join(dir, "PG_VERSION"))) {
 		mkdirSync(dir, { recursive: true });
 		if (user) chownSync(dir, user.uid, user.gid);
@@ -363,6 +370,21 @@ async function startPostgres(
 		port,
 		url: `postgresql://postgres@127.0.0.1:${port}/${DATABASE}`,
 	};
+}
+
+/** The first folder above `dir` that `user` may not enter (no x bit for it), if any. */
+function unenterableAncestor(
+	dir: string,
+	user: { uid: number; gid: number },
+): string | undefined {
+	const parts = resolve(dir).split("/").filter(Boolean);
+	for (let depth = 1; depth < parts.length; depth++) {
+		const path = `/${parts.slice(0, depth).join("/")}`;
+		const { mode, uid, gid } = statSync(path);
+		const bit = uid === user.uid ? 0o100 : gid === user.gid ? 0o010 : 0o001;
+		if ((mode & bit) === 0) return path;
+	}
+	return undefined;
 }
 
 async function startNats(

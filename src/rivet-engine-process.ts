@@ -9,9 +9,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import {
-	createWriteStream,
+	closeSync,
 	existsSync,
 	mkdirSync,
+	openSync,
 	writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
@@ -219,16 +220,17 @@ export async function startRivetEngineProcess(
 	const configPath = join(options.runDir, "config.json");
 	writeFileSync(configPath, JSON.stringify(config, null, 2));
 	const logPath = join(options.runDir, "engine.log");
-	const log = createWriteStream(logPath, { flags: "a" });
+	// The log file itself as stdout and stderr, not a pipe through us: an engine must not die of a broken pipe when
+	// this process is killed (`edgerunner cluster down` stops what a killed `up` left running).
+	const log = openSync(logPath, "a");
 
 	// Its own process group: a terminal's Ctrl-C reaches only us, so the runner drains before the engine stops.
 	const child = spawn(binary, ["start", "--config", configPath], {
 		env: { ...process.env, HOME: home, RUST_LOG_ANSI_COLOR: "0" },
-		stdio: ["ignore", "pipe", "pipe"],
+		stdio: ["ignore", log, log],
 		detached: true,
 	});
-	child.stdout?.pipe(log, { end: false });
-	child.stderr?.pipe(log, { end: false });
+	closeSync(log); // the child has its own copy
 	const spawnFailed = new Promise<never>((_, reject) =>
 		child.once("error", (error) =>
 			reject(
@@ -243,7 +245,6 @@ export async function startRivetEngineProcess(
 		(resolve) =>
 			child.once("close", (code, signal) => {
 				process.off("exit", killOnExit);
-				log.end();
 				resolve({ code, signal });
 			}),
 	);

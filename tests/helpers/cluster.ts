@@ -4,6 +4,12 @@
  * tests/helpers/engines.ts (declareRunnerConfig, untilRunnerListed, untilActor) work against one node.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+	createServer,
+	connect as dial,
+	type Server,
+	type Socket,
+} from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -124,4 +130,68 @@ function nodeEngine(node: RivetClusterNode): EngineUnderTest {
 		},
 		close: async () => {},
 	};
+}
+
+/**
+ * A loopback TCP relay in front of a cluster's nodes for a runner that takes one endpoint (the reference runner):
+ * each new connection goes to the first node in `targets` order that accepts it, so a runner whose node went down
+ * reaches the next one on its reconnect. `connects` records which target each connection reached.
+ */
+export class FailoverRelay {
+	readonly #server: Server;
+	readonly #sockets = new Set<Socket>();
+	readonly connects: string[] = [];
+
+	constructor(targets: readonly string[]) {
+		const addresses = targets.map((target) => new URL(target));
+		this.#server = createServer((client) => {
+			this.#track(client);
+			client.pause();
+			const tryTarget = (index: number) => {
+				const target = addresses[index];
+				if (target === undefined) {
+					client.destroy();
+					return;
+				}
+				const upstream = dial(Number(target.port), target.hostname);
+				let connected = false;
+				upstream.once("error", () => {
+					if (!connected) tryTarget(index + 1); // refused: this node is down
+				});
+				upstream.once("connect", () => {
+					connected = true;
+					this.#track(upstream);
+					this.connects.push(target.origin);
+					client.pipe(upstream);
+					upstream.pipe(client);
+					client.resume();
+					client.on("close", () => upstream.destroy());
+					upstream.on("close", () => client.destroy());
+				});
+			};
+			tryTarget(0);
+		});
+	}
+
+	#track(socket: Socket): void {
+		this.#sockets.add(socket);
+		socket.on("error", () => {}); // the peer sees the drop
+		socket.on("close", () => this.#sockets.delete(socket));
+	}
+
+	/** Starts listening on a free loopback port; resolves with the relay's `http://` URL. */
+	async listen(): Promise<string> {
+		await new Promise<void>((resolve) =>
+			this.#server.listen(0, "127.0.0.1", resolve),
+		);
+		const address = this.#server.address();
+		if (address === null || typeof address === "string")
+			throw new Error("relay has no TCP address");
+		return `http://127.0.0.1:${address.port}`;
+	}
+
+	async close(): Promise<void> {
+		for (const socket of this.#sockets) socket.destroy();
+		await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+	}
 }
