@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
+import { runClusterCommand } from "./cluster-command.ts";
 import { Runner } from "./core/index.ts";
 import {
 	counterActorId,
@@ -24,6 +25,7 @@ import {
 const USAGE = `usage:
   edgerunner [dev]           an engine + a Node runner hosting the example counter actor
   edgerunner engine          the engine alone
+  edgerunner cluster up|down a Rivet Engine cluster on this machine (edgerunner cluster --help)
 options:
   --engine <e>   dev (default): the embedded dev engine; rivet: the real Rivet Engine
                  (needs \`npm install @rivetkit/engine-cli@2.3.19\`, or RIVET_ENGINE_BINARY)
@@ -66,6 +68,7 @@ interface DemoEngine {
 }
 
 async function main(argv: string[]): Promise<void> {
+	if (argv[0] === "cluster") return runClusterCommand(argv.slice(1));
 	const { values, positionals } = parseArgs({
 		args: argv,
 		allowPositionals: true,
