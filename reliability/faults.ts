@@ -20,7 +20,6 @@ import { type ReliabilityResults, writeResults } from "./results.ts";
 import {
 	DEFAULT_TIMEOUTS,
 	FAMILIES,
-	type Family,
 	runWorkload,
 	type WorkloadRecord,
 	type WorkloadSize,
@@ -51,7 +50,7 @@ export interface FaultRunOutcome {
 
 /** The workload size on `engine`: bounded (CI) or full. */
 export function workloadSize(
-	engine: EngineKind,
+	_engine: EngineKind,
 	size: FaultRunSize,
 	minutes = 1.5,
 ): WorkloadSize {

@@ -161,6 +161,12 @@ export interface WorkloadRecord {
 	writes: WriteRecord[];
 	kvCalls: KvCall[];
 	states: Map<string, ActorState | { error: string }>;
+	/**
+	 * Each write's applications, by how it reached the actor: `http:<tunnel request id>` or `ws:<socket's request
+	 * id>`. Two HTTP applications with different request ids are the gateway's retry (guard re-sends a request
+	 * whose actor stopped before answering, on both engines); the same id twice is a duplicate delivery.
+	 */
+	deliveries: Map<string, string[]>;
 	/** Per family: the actor the engine shows running but no live runner of ours hosts, or hosted twice. */
 	engineView: {
 		actorId: string;
@@ -190,6 +196,9 @@ const RUNNER_NAME: Record<Family, string> = {
 	ours: "faults-ours",
 	reference: "faults-reference",
 };
+
+const hex = (bytes: ArrayBuffer) =>
+	Buffer.from(new Uint8Array(bytes)).toString("hex");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -246,6 +255,7 @@ export async function runWorkload(
 		writes,
 		kvCalls,
 		states: new Map(),
+		deliveries: new Map(),
 		engineView: [],
 		recovery: [],
 		reachableMs: new Map(),
@@ -349,7 +359,11 @@ async function drive(
 			shutdown: async () => {},
 		};
 		/** The write, serialised per actor on this runner: read the count, put count+1 and the log entry. */
-		const applyWrite = (actorId: string, id: string): Promise<void> => {
+		const applyWrite = (
+			actorId: string,
+			id: string,
+			delivery: string,
+		): Promise<void> => {
 			const run = async () => {
 				const [count] = await kv(host, actorId, "get", () =>
 					runner.kvGet(actorId, [COUNT_KEY]),
@@ -361,13 +375,16 @@ async function drive(
 						[logKey(n), textEncoder.encode(id)],
 					]),
 				);
+				const deliveries = record.deliveries.get(id) ?? [];
+				deliveries.push(delivery);
+				record.deliveries.set(id, deliveries);
 				log.add({
 					kind: "write-applied",
 					family,
 					runner: label,
 					actorId,
 					writeId: id,
-					detail: `log/${n}`,
+					detail: `log/${n} ${delivery}`,
 				});
 			};
 			const previous = chains.get(actorId) ?? Promise.resolve();
@@ -429,14 +446,14 @@ async function drive(
 				_runner: unknown,
 				actorId: string,
 				_gatewayId: unknown,
-				_requestId: unknown,
+				requestId: ArrayBuffer,
 				request: Request,
 			): Promise<Response> => {
 				const url = new URL(request.url);
 				try {
 					if (url.pathname === "/write") {
 						const id = url.searchParams.get("id") ?? "";
-						await applyWrite(actorId, id);
+						await applyWrite(actorId, id, `http:${hex(requestId)}`);
 						return new Response(`ack:${id}`);
 					}
 					if (url.pathname === "/state")
@@ -456,12 +473,15 @@ async function drive(
 				_runner: unknown,
 				actorId: string,
 				ws: ActorSocketLike,
+				_gatewayId: unknown,
+				requestId: ArrayBuffer,
 			): Promise<void> => {
+				const socket = hex(requestId);
 				ws.addEventListener("message", (event) => {
 					const text = String(event.data);
 					if (!text.startsWith("w:")) return;
 					const id = text.slice(2);
-					applyWrite(actorId, id).then(
+					applyWrite(actorId, id, `ws:${socket}`).then(
 						() => trySend(ws, `ack:${id}`),
 						(error: Error) => trySend(ws, `err:${id}:${error?.name}`),
 					);
