@@ -138,6 +138,27 @@ describe.skipIf(skip !== undefined)(
 		);
 
 		it(
+			"a runner config declared through one node is honoured by the other at once (engine fault 2 avoided: no 400 no_runner_config_configured)",
+			async () => {
+				const [a, b] = [cluster.engine(0), cluster.engine(1)];
+				const name = "cluster-declared-first";
+				await declareRunnerConfig(a, name, STEP_MS);
+				// No runner of that name yet: the actor waits for one, but the create itself is accepted.
+				const response = await b.api("/actors?namespace=default", {
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify({
+						name: "counter",
+						runner_name_selector: name,
+						crash_policy: "sleep",
+					}),
+				});
+				expect(response.status, await response.clone().text()).toBe(200);
+			},
+			STEP_MS,
+		);
+
+		it(
 			"one node holds the leader lease, the other follows",
 			async () => {
 				const holder = await cluster.cluster.untilLeaseHolder(
