@@ -32,6 +32,9 @@ import { RunnerProcess, type Terminated } from "./load-runner-process.ts";
 export type RunnerKindName = "ours" | "reference";
 
 export interface Check {
+	/** The same check in every run of a scenario ("sigterm:report"), to pair ours with R's. */
+	key: string;
+	engine: EngineKind;
 	/** What must hold, with the counts that show it. */
 	what: string;
 	held: boolean;
@@ -162,6 +165,8 @@ export async function actorsOnOneRunner(
 			heapAfterBytes: after.heapUsed,
 			checks: [
 				{
+					key: "actors:started-once",
+					engine: engineKind,
 					what: `${kind} on the ${engineKind} engine: every actor the API created started once in the runner (${started} started, ${created.actorIds.length} created)`,
 					held: started === created.actorIds.length,
 					runner: kind,
@@ -262,12 +267,16 @@ export async function clientWebSockets(
 			checks: [
 				{
 					// A socket the client gave up on (open timeout) may still have reached the actor: at least, not exactly.
+					key: "sockets:reached",
+					engine: engineKind,
 					what: `${kind} on the ${engineKind} engine: every socket a client opened and saw echoed reached an actor (${runnerOpened} seen at the actors, ${opened} opened and echoed, ${count - opened} failed at the client)`,
 					held:
 						runnerOpened >= opened && runnerOpened <= opened + (count - opened),
 					runner: kind,
 				},
 				{
+					key: "sockets:closed",
+					engine: engineKind,
 					what: `${kind} on the ${engineKind} engine: every socket the clients closed was closed at the actor within ${timeoutMs / 1000} s (${runner.counts.socketsClosed}/${runner.counts.socketsOpened})`,
 					held: closedOnRunner,
 					runner: kind,
@@ -391,6 +400,8 @@ export async function sustainedHttp(
 			heapEndBytes: heapEnd,
 			checks: [
 				{
+					key: "http:none-hung",
+					engine: engineKind,
 					what: `${kind} on the ${engineKind} engine, ${seconds} s of HTTP at ${concurrency} in flight: no request hung past ${HTTP_TIMEOUT_MS / 1000} s (${hung} of ${requests})`,
 					held: hung === 0,
 					runner: kind,
@@ -574,16 +585,22 @@ export async function sigtermInFlight(
 		const label = `${kind} on the ${engineKind} engine, SIGTERM under ${requests} in-flight requests`;
 		const checks: Check[] = [
 			{
+				key: "sigterm:exited",
+				engine: engineKind,
 				what: `${label}: the runner process exited within ${options.exitBoundMs / 1000} s of SIGTERM (${exitedInTime ? `${Math.round(drainMs)} ms` : "killed"})`,
 				held: exitedInTime,
 				runner: kind,
 			},
 			{
+				key: "sigterm:outcomes",
+				engine: engineKind,
 				what: `${label}: every request has an outcome (${settled.length}/${requests}) and none hung past ${options.requestBoundMs / 1000} s (${hung} did)`,
 				held: settled.length === requests && hung === 0,
 				runner: kind,
 			},
 			{
+				key: "sigterm:recovered",
+				engine: engineKind,
 				what: `${label}: every actor answered from the replacement runner within ${options.timeoutMs / 1000} s`,
 				held: recovered,
 				runner: kind,
@@ -594,6 +611,8 @@ export async function sigtermInFlight(
 			const expectedMode = abandonedSeen.size > 0 ? "immediate" : "drain";
 			checks.push(
 				{
+					key: "sigterm:report",
+					engine: engineKind,
 					what: `${label}: the drain report matches what the clients saw: reason signal:SIGTERM (${report?.reason}), mode ${expectedMode} (${report?.mode}), ${actors - abandonedSeen.size} actors stopped with every in-flight request answered (report: ${report?.actorsStopped}), ${abandonedSeen.size} abandoned with some not (report: ${report?.actorsAbandoned}), exit code 143 (${terminated?.exitCode}, process ${exit.code ?? exit.signal})`,
 					held:
 						report != null &&
@@ -606,6 +625,8 @@ export async function sigtermInFlight(
 					runner: kind,
 				},
 				{
+					key: "sigterm:lost",
+					engine: engineKind,
 					what: `${label}: no response the app produced was lost for an actor the runner stopped gracefully (${producedByOld.length} produced, ${answeredByOld.size} delivered; ${lostResponses.length} produced for ${lostActors.size} of the ${report?.actorsAbandoned ?? "?"} abandoned actors after the runner gave them up)`,
 					held:
 						report != null &&
@@ -616,6 +637,8 @@ export async function sigtermInFlight(
 			);
 		} else {
 			checks.push({
+				key: "sigterm:lost",
+				engine: engineKind,
 				what: `${label}: every response the drained runner's app produced reached its client (${producedByOld.length} produced, ${answeredByOld.size} delivered${lostResponses.length ? `; lost: ${lostResponses.length}, on ${lostActors.size} actors, each then retried on the replacement` : ""})`,
 				held: terminated !== null && lostResponses.length === 0,
 				runner: kind,
