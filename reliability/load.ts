@@ -344,14 +344,20 @@ async function main(): Promise<void> {
 						),
 					);
 			}
-			if (only.includes("sigterm"))
-				push(
-					run.sigterm,
-					await attempt(
-						`SIGTERM under ${size.sigterm[engine].requests} requests, ${label}`,
-						() => sigtermInFlight(engine, runner, size.sigterm[engine]),
-					),
-				);
+			if (only.includes("sigterm")) {
+				// With stuck actors (the budget runs out) everywhere; a clean drain too on the dev engine.
+				const variants = [size.sigterm[engine]];
+				if (engine === "dev")
+					variants.push({ ...size.sigterm[engine], stuckActors: 0 });
+				for (const options of variants)
+					push(
+						run.sigterm,
+						await attempt(
+							`SIGTERM under ${options.requests} requests (${options.stuckActors} stuck actors), ${label}`,
+							() => sigtermInFlight(engine, runner, options),
+						),
+					);
+			}
 		}
 	}
 	const loadAtEnd = loadavg();
@@ -396,7 +402,7 @@ async function main(): Promise<void> {
 			`Many actors on one runner: ${size.actors.dev} through the dev engine, ${size.actors.rivet} through the Rivet Engine (it creates ≈ 7.6 actors/s through its API on this machine, so 10 000 would take ≈ 22 min), created through the API (${32} / 2 creates in flight); memory is the runner process's heap and RSS after two forced collections, before and after, divided by the actors started.`,
 			`${size.sockets.dev} client WebSockets open at once through the dev engine's gateway (${size.sockets.rivet} through the Rivet Engine's: at 1 000 it took 47–150 s to open them on this machine, failed 7 (ours) and 323 (R) with 1011 or a 30 s open timeout, and passed on only part of the clients' closes within 60 s, with either runner) to ${size.socketActors} actors, opened 100 at a time, each echoing one message; memory per socket as above; then all closed, and the actors must see every close.`,
 			`Sustained HTTP: POST 1 KiB to an echo through the gateway, ${size.httpConcurrency} in flight over keep-alive connections, ${size.httpSeconds.dev} s through each engine for ours and ${size.referenceHttpSeconds} s through the dev engine for R; latency percentiles per ${size.windowSeconds} s window (\`--minutes\` sets ours' duration).`,
-			`SIGTERM under in-flight requests: ${sigtermDev.requests} long-poll requests to ${sigtermDev.actors} actors (${size.sigterm.rivet.requests} to ${size.sigterm.rivet.actors} on the Rivet Engine) are all in the runner's handlers when it gets SIGTERM. Each handler answers 0–500 ms after its actor is told to stop, and the app's \`onActorStop\` waits for its requests, except on ${sigtermDev.stuckActors} "stuck" actors (${size.sigterm.rivet.stuckActors} on the Rivet Engine) whose requests never answer, so they cannot stop within ours' ${sigtermDev.drainBudgetMs / 1000} s drain budget. A replacement runner is started as soon as the process exits; the actors (crash policy \`restart\`) come back on it and the stuck actors' requests are retried there by the gateway. Compared: each client's outcome, which process answered, the ids the drained runner's app answered, and its shutdown report.`,
+			`SIGTERM under in-flight requests: ${sigtermDev.requests} long-poll requests to ${sigtermDev.actors} actors (${size.sigterm.rivet.requests} to ${size.sigterm.rivet.actors} on the Rivet Engine) are all in the runner's handlers when it gets SIGTERM. Each handler answers 0–500 ms after its actor is told to stop, and the app's \`onActorStop\` waits for its requests, except on ${sigtermDev.stuckActors} "stuck" actors (${size.sigterm.rivet.stuckActors} on the Rivet Engine) whose requests never answer, so they cannot stop within ours' ${sigtermDev.drainBudgetMs / 1000} s drain budget; on the dev engine also with no stuck actor (a drain that completes). A replacement runner is started as soon as the process exits; the actors (crash policy \`restart\`) come back on it and the stuck actors' requests are retried there by the gateway. Compared: each client's outcome, which process answered, the ids the drained runner's app answered, and its shutdown report.`,
 			`Machine: 2 cores shared with 4 other engineers running tests; load average ${loadAtStart.map((l) => l.toFixed(2)).join(" / ")} (1 / 5 / 15 min) at the start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" / ")} at the end; the run took ${ms(performance.now() - began)}. Absolute figures are noisy; ratios measured in the same run less so.`,
 			...run.skipped.map((s) => `Skipped: ${s}.`),
 		],
