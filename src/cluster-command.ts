@@ -94,6 +94,10 @@ ${cluster.nodes.map((node) => `  node ${node.index}: ${node.url}   (pid ${node.p
 
 Every node serves the API, the gateway and /runners/connect. Give a runner every node, so it moves to another
 when one goes down: endpoint: ${JSON.stringify(urls)}
+Declare a runner name's config before creating actors for it, through any node (a runner's first connect makes
+one too, but for a moment actors for it are refused 400 no_runner_config_configured):
+  curl -X PUT -H "content-type: application/json" -d '{"datacenters":{"default":{"normal":{}}}}' \
+    "${urls[0]}/runner-configs/<runner name>?namespace=default"
 
 Ctrl-C here, or \`edgerunner cluster down --data ${dataDir}\` from another shell, stops everything.`);
 }

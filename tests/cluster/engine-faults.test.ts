@@ -112,7 +112,18 @@ describe.skipIf(skip !== undefined)(
 	() => {
 		let cluster: TestCluster;
 		beforeAll(async () => {
-			cluster = await startTestCluster();
+			// EDGERUNNER_CLUSTER_LOST_THRESHOLD_MS: the engine's runner_lost_threshold (its drain window), to try the
+			// mitigation of fault 1.
+			const lostThreshold = process.env.EDGERUNNER_CLUSTER_LOST_THRESHOLD_MS;
+			cluster = await startTestCluster(
+				lostThreshold
+					? {
+							config: {
+								pegboard: { runner_lost_threshold: Number(lostThreshold) },
+							},
+						}
+					: {},
+			);
 		}, 60_000);
 		afterAll(async () => {
 			await cluster?.close();
