@@ -148,12 +148,15 @@ class Tunnel implements TunnelPort {
 		}
 		let handled: Promise<Response>;
 		try {
-			handled = fetch(
-				this.#d.runner(),
-				actor.actorId,
-				request.gatewayId,
-				request.requestId,
-				buildRequest(start),
+			// Promise.resolve: a plain-JavaScript handler may return a Response, not a promise.
+			handled = Promise.resolve(
+				fetch(
+					this.#d.runner(),
+					actor.actorId,
+					request.gatewayId,
+					request.requestId,
+					buildRequest(start),
+				),
 			);
 		} catch (err) {
 			handled = Promise.reject(err);
@@ -230,7 +233,7 @@ class Tunnel implements TunnelPort {
 			else this.#end(request, "actor.stopped");
 		}
 		return responding.length > 0
-			? Promise.all(responding).then(() => {})
+			? Promise.allSettled(responding).then(() => {})
 			: undefined;
 	}
 
