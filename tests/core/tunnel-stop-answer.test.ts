@@ -106,3 +106,54 @@ test("a response returned while its actor stops is sent, before the Stopped even
 	expect(answers).toHaveLength(REQUESTS);
 	for (const { at } of answers) expect(at).toBeLessThan(stoppedAt);
 });
+
+test("a handler that returns a Response, not a promise, is answered", async () => {
+	const engine = await startScriptedEngine();
+	cleanups.push(() => engine.close());
+	const runner = new Runner({
+		version: 1,
+		endpoint: engine.url,
+		namespace: "default",
+		runnerName: "sync-handler",
+		totalSlots: 10,
+		platform: {
+			name: "node",
+			WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+		},
+		// Plain JavaScript can do this; the type says a promise.
+		fetch: (() => new Response("sync")) as unknown as () => Promise<Response>,
+	});
+	cleanups.push(() => runner.shutdown(true));
+	const first = engine.nextConnection();
+	await runner.start();
+	const conn = await first;
+	await conn.next("ToServerInit");
+	conn.startActor("a1");
+	await conn.waitForEvents(1, isActorStateEvent("ActorStateRunning"));
+	conn.send({
+		tag: "ToClientTunnelMessage",
+		val: {
+			messageId: {
+				gatewayId: GATEWAY,
+				requestId: requestIdOf(1),
+				messageIndex: 0,
+			},
+			messageKind: {
+				tag: "ToClientRequestStart",
+				val: {
+					actorId: "a1",
+					method: "GET",
+					path: "/",
+					headers: new Map(),
+					body: null,
+					stream: false,
+				},
+			},
+		},
+	});
+	const reply = await conn.next("ToServerTunnelMessage");
+	expect(reply.val.messageKind).toMatchObject({
+		tag: "ToServerResponseStart",
+		val: { status: 200 },
+	});
+});
