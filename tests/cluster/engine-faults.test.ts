@@ -5,12 +5,15 @@
  * failover (~35 s each), and what they show depends on where the engine placed each workflow (random), so they
  * print rather than assert.
  *
- * - Fault 1: after a SIGKILL of the node a runner was on, a drain on the survivor. Timeline of each StopActor
- *   (the runners' onActorStop: R calls it only on a StopActor command; ours also at an eviction, at that instant).
+ * - Fault 1: after the node a runner was on went down (a SIGKILL of the follower by default; see the env
+ *   variables below), a drain on the survivor. Timeline of each StopActor (the runners' onActorStop: R calls it
+ *   only on a StopActor command; ours also at an eviction, at that instant).
  * - Fault 2: how long `POST /actors` answers 400 no_runner_config_configured after a runner's first connect,
  *   through each node, against a runner config declared first through the other node.
  *
- * Run: EDGERUNNER_CLUSTER_EVIDENCE=1 npx vitest run tests/cluster/engine-faults.test.ts
+ * Run: EDGERUNNER_CLUSTER_EVIDENCE=1 npx vitest run tests/cluster/engine-faults.test.ts; with
+ * EDGERUNNER_CLUSTER_EVIDENCE_DOWN=leader, EDGERUNNER_CLUSTER_EVIDENCE_SIGNAL=SIGTERM,
+ * EDGERUNNER_CLUSTER_LOST_THRESHOLD_MS=45000 (the mitigation) and EDGERUNNER_CLUSTER_EVIDENCE_KEEP=1 (keep the logs).
  */
 import { readFileSync } from "node:fs";
 import { Runner as ReferenceRunner } from "@rivetkit/engine-runner";
@@ -126,19 +129,28 @@ describe.skipIf(skip !== undefined)(
 			);
 		}, 60_000);
 		afterAll(async () => {
-			await cluster?.close();
+			// EDGERUNNER_CLUSTER_EVIDENCE_KEEP=1 leaves the cluster's folder (its logs) behind, its path printed.
+			if (process.env.EDGERUNNER_CLUSTER_EVIDENCE_KEEP)
+				await cluster?.cluster.stop();
+			else await cluster?.close();
 		}, 30_000);
 
 		for (const kind of ["ours", "reference"] as const)
-			it(`fault 1 with ${kind}: StopActor timeline of a drain on the survivor after a SIGKILL`, async () => {
+			it(`fault 1 with ${kind}: StopActor timeline of a drain on the survivor after its node went down`, async () => {
 				const holder = await cluster.cluster.untilLeaseHolder(
 					() => true,
 					STEP_MS,
 				);
-				const down = cluster.nodes.find(
+				// EDGERUNNER_CLUSTER_EVIDENCE_DOWN=leader takes the lease holder down instead of the follower.
+				const leaderGoes =
+					process.env.EDGERUNNER_CLUSTER_EVIDENCE_DOWN === "leader";
+				const follower = cluster.nodes.find(
 					(n) => n !== holder,
 				) as RivetClusterNode;
-				const up = holder;
+				const [down, up] = leaderGoes ? [holder, follower] : [follower, holder];
+				// EDGERUNNER_CLUSTER_EVIDENCE_SIGNAL=SIGTERM stops it cleanly instead.
+				const signal = (process.env.EDGERUNNER_CLUSTER_EVIDENCE_SIGNAL ??
+					"SIGKILL") as NodeJS.Signals;
 				const [downEngine, upEngine] = [down, up].map((n) =>
 					cluster.engine(cluster.nodes.indexOf(n)),
 				) as [EngineUnderTest, EngineUnderTest];
@@ -176,8 +188,8 @@ describe.skipIf(skip !== undefined)(
 						);
 					for (const id of ids)
 						await upEngine.untilActor(id, isRunning, STEP_MS);
-					note(`SIGKILL ${down.url}`);
-					await down.kill("SIGKILL");
+					note(`${signal} ${down.url}`);
+					await down.kill(signal);
 					// The drain begins once every actor answers through the survivor again (the runner is back).
 					for (const id of ids) await untilAnswering(up.url, id);
 					note("drain begins");
@@ -196,7 +208,7 @@ describe.skipIf(skip !== undefined)(
 						.split("\n")
 						.filter((line) => line.includes("handled failover"));
 					console.log(
-						`fault 1, ${kind}:\n${timeline.join("\n")}\nsurvivor's log: ${failover.join("\n") || "(no worker failover yet)"}`,
+						`fault 1, ${kind}:\n${timeline.join("\n")}\nsurvivor's log: ${failover.join("\n") || "(no worker failover yet)"}\nactors: ${ids.join(" ")}\nlogs: ${cluster.cluster.dataDir}`,
 					);
 				} finally {
 					await runner.shutdown(true);
