@@ -7,8 +7,9 @@
  * on a data dir that user owns. One node holds the engine's leader lease (`udb_lease` in Postgres, 10 s TTL); the
  * others send it their writes over NATS. `leaseHolder()` says which node holds it.
  *
- * Stop order: the engine nodes (SIGTERM, SIGKILL after a bound), then NATS, then Postgres. A state file in the data
- * dir lists every pid, so `stopClusterFromState()` (`edgerunner cluster down`) stops a cluster another process runs.
+ * Stop order: the engine nodes (SIGTERM, SIGKILL after a bound), then NATS, then Postgres. `writeClusterState()` puts
+ * every pid in a state file in the data dir, so `edgerunner cluster down` (src/cluster-command.ts) stops a cluster
+ * another process runs. Every service logs straight to its file in the data dir and runs in its own process group.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import {
