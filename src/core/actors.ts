@@ -287,16 +287,18 @@ export class ActorTable {
 	 */
 	stopAllLocally(mode: "lost" | "forget"): {
 		count: number;
+		actorIds: string[];
 		done: Promise<void>;
 	} {
 		const actors = [...this.#live.values()];
+		const actorIds = actors.map((actor) => actor.actorId);
 		const done = Promise.all(
 			actors.map((actor) => this.#stopLocally(actor, "lost")),
 		).then(() => {});
 		if (mode === "forget") {
 			this.#retired.clear();
 			this.#outbox = [];
-			return { count: actors.length, done };
+			return { count: actors.length, actorIds, done };
 		}
 		for (const actor of actors) {
 			this.#emit(
@@ -308,7 +310,7 @@ export class ActorTable {
 			);
 			this.#retire(actor);
 		}
-		return { count: actors.length, done };
+		return { count: actors.length, actorIds, done };
 	}
 
 	/** Sends an actor intent (sleep or stop) as an event. */

@@ -296,7 +296,7 @@ export class Lifecycle {
 					{ code, reason },
 					"engine socket closed during shutdown",
 				);
-				this.#shutdownPath.finish();
+				this.#shutdownPath.finish({ code, reason });
 				return;
 			case "evicted":
 				this.#config.log.warn(

@@ -32,6 +32,14 @@ export interface ShutdownReport {
 	actorsStopped: number;
 	/** Actors still running when the socket closed: stopped locally, the engine was not told. */
 	actorsAbandoned: number;
+	/** Their ids, so an app can find what the engine will reschedule or report lost. */
+	abandonedActorIds: string[];
+	/**
+	 * Set when the socket closed during a drain before the runner closed it: the engine's close (e.g. `ws.eviction`
+	 * when its drain window ran out before it sent every `StopActor`, docs/deploy.md engine fault 1), or 1006 when
+	 * the connection dropped.
+	 */
+	closedBy?: { code: number; reason: string };
 	durationMs: number;
 	/** Set when the runner ended because of an error (a fatal refusal by the engine). */
 	error?: EdgerunnerError;
@@ -187,15 +195,19 @@ export class ShutdownPath {
 		});
 	}
 
-	/** Ends the running shutdown (the socket closed, or there was none); does nothing before a request or twice. */
-	finish(): void {
+	/**
+	 * Ends the running shutdown (the socket closed, or there was none); does nothing before a request or twice.
+	 * `engineClose` is the close the engine sent, if the socket closed before our own close.
+	 */
+	finish(engineClose?: { code: number; reason: string }): void {
 		const shutdown = this.#running;
 		if (!shutdown || this.#phase === "stopped") return;
+		const closedBy = this.#phase === "draining" ? engineClose : undefined;
 		this.#phase = "stopped";
 		const { config, timers, uplink, actors, kv, tunnel } = this.#parts;
 		timers.close();
 		uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
-		const { count: abandoned } = actors.stopAllLocally("forget");
+		const { count: abandoned, actorIds } = actors.stopAllLocally("forget");
 		const error = new RunnerShutdownError("request");
 		kv.failAll(new RunnerShutdownError("KV request"), true);
 		tunnel.shutdown(error);
@@ -204,9 +216,17 @@ export class ShutdownPath {
 			mode: shutdown.mode,
 			actorsStopped: actors.stoppedCleanly - shutdown.stoppedBefore,
 			actorsAbandoned: abandoned,
+			abandonedActorIds: actorIds,
 			durationMs: Date.now() - shutdown.startedAt,
 		};
+		if (closedBy) report.closedBy = closedBy;
 		if (shutdown.error) report.error = shutdown.error;
+		if (closedBy && abandoned > 0) {
+			config.log.warn(
+				{ ...closedBy, abandoned: actorIds },
+				"the engine closed the socket during the drain before stopping every actor: they were stopped locally (onActorStop ran); the engine applies their crash policy",
+			);
+		}
 		config.log.info(
 			{ ...report, error: report.error?.message },
 			"runner stopped",

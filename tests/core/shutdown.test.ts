@@ -131,6 +131,56 @@ describe("one shutdown path", () => {
 		expect(sockets).toHaveLength(1);
 	});
 
+	test("the engine closing the socket mid-drain (its drain window ran out): the report names the close and the actors it never stopped, with a warning", async () => {
+		const warnings: { fields: object; msg?: string }[] = [];
+		const noop = () => {};
+		const { runner, socket } = await connected({
+			logger: {
+				debug: noop,
+				info: noop,
+				error: noop,
+				warn: (fields, msg) => warnings.push({ fields, msg }),
+			},
+		});
+		socket(0).startActor("a1");
+		socket(0).startActor("a2");
+		await settle();
+		const done = runner.shutdown(false);
+		socket(0).stopActor("a1");
+		await settle();
+		socket(0).closed(1000, "ws.eviction#ray");
+		const report = await done;
+		expect(report).toMatchObject({
+			actorsStopped: 1,
+			actorsAbandoned: 1,
+			abandonedActorIds: ["a2"],
+			closedBy: { code: 1000, reason: "ws.eviction#ray" },
+		});
+		expect(
+			warnings.filter((line) =>
+				/closed the socket during the drain/.test(line.msg ?? ""),
+			),
+		).toEqual([
+			{
+				fields: { code: 1000, reason: "ws.eviction#ray", abandoned: ["a2"] },
+				msg: expect.any(String),
+			},
+		]);
+	});
+
+	test("a drain that ends by our own close has no closedBy and no abandoned ids", async () => {
+		const { runner, socket } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		const done = runner.shutdown(false);
+		socket(0).stopActor("a1");
+		await settle(10);
+		socket(0).finishClose();
+		const report = await done;
+		expect(report.abandonedActorIds).toEqual([]);
+		expect(report).not.toHaveProperty("closedBy");
+	});
+
 	test("shutdown racing the socket's close: an eviction after shutdown started is ours, not a second shutdown", async () => {
 		const { runner, socket, sockets, calls } = await connected();
 		const done = runner.shutdown(false);
