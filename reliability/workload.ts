@@ -12,6 +12,7 @@
  * the actor to sleep (the next request wakes it).
  */
 import { setMaxListeners } from "node:events";
+import { copyFileSync } from "node:fs";
 import { Runner as ReferenceRunner } from "@rivetkit/engine-runner";
 import { WebSocket } from "ws";
 import { EdgerunnerError, Runner } from "../src/core/index.ts";
@@ -273,6 +274,9 @@ export async function runWorkload(
 		for (const host of hosts)
 			if (!host.ended) await host.shutdown("immediate").catch(() => {});
 		for (const host of hosts) await host.proxy.close();
+		// FAULTS_DUMP=<prefix>: keep the real engine's log for a look at what it did (close() removes it).
+		if (process.env.FAULTS_DUMP && engine.logPath)
+			copyFileSync(engine.logPath, `${process.env.FAULTS_DUMP}-engine.log`);
 		await engine.close();
 	}
 	return record;
