@@ -47,11 +47,10 @@ export function resolveTarget(
 	if (url.startsWith(GATEWAY_PREFIX)) return pathTarget(url);
 	if (subprotocols.includes("rivet_target.actor")) {
 		const offered = subprotocols.find((p) => p.startsWith("rivet_actor."));
-		if (!offered) return null;
-		return {
-			actorId: decodeURIComponent(offered.slice("rivet_actor.".length)),
-			path: url,
-		};
+		// A malformed percent-encoding names no actor (decodeURIComponent would throw in the upgrade handler).
+		const actorId = safeDecode(offered?.slice("rivet_actor.".length) ?? "");
+		if (!actorId) return null;
+		return { actorId, path: url };
 	}
 	if (header("x-rivet-target") === "actor") {
 		const actorId = header("x-rivet-actor");
