@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
+import { RawRunner } from "../engine/raw-runner.ts";
 
 let engine: RunningEngine | undefined;
 afterEach(async () => {
@@ -31,5 +32,30 @@ describe("WebSocket gateway addressing", () => {
 			expect(status, id).toBe(404);
 		}
 		expect((await fetch(`${engine.url}/health`)).status).toBe(200);
+	});
+});
+
+describe("runner socket", () => {
+	it("an alarm time past what a Date can hold (any i64 is valid) is recorded, not a 1011 core.internal_error close", async () => {
+		engine = await startEngine({ port: 0 });
+		const runner = new RawRunner(engine.url, { key: "alarm" });
+		try {
+			await runner.opened;
+			runner.init();
+			await runner.next("ToClientInit");
+			runner.event("0".repeat(30), 0, 0, {
+				tag: "EventActorSetAlarm",
+				val: { alarmTs: 2n ** 62n },
+			});
+			// The socket still serves: a KV request after it is answered.
+			expect(
+				await runner.kv("0".repeat(30), 1, { tag: "KvDropRequest", val: null }),
+			).toEqual({
+				tag: "KvErrorResponse",
+				val: { message: "actor does not exist" },
+			});
+		} finally {
+			await runner.close();
+		}
 	});
 });

@@ -178,9 +178,13 @@ function describeEvent(
 				kind: "alarm",
 				code: null,
 				message:
-					event.val.alarmTs === null
-						? "cleared"
-						: new Date(Number(event.val.alarmTs)).toISOString(),
+					event.val.alarmTs === null ? "cleared" : alarmText(event.val.alarmTs),
 			};
 	}
+}
+
+/** An alarm time as ISO text; a runner may send any i64, and most are past what a Date can show. */
+function alarmText(alarmTs: bigint): string {
+	const date = new Date(Number(alarmTs));
+	return Number.isNaN(date.getTime()) ? `${alarmTs} ms` : date.toISOString();
 }
