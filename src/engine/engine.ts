@@ -93,6 +93,23 @@ export async function startEngine(
 				.then((response) => addGatewayCors(request, response));
 		}),
 	);
+	// Requests Node's parser refuses (an extension method, a malformed line or header) get the API's error
+	// shape too, instead of Node's bare `400` with no body.
+	server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+		if (!socket.writable || error.code === "ECONNRESET") {
+			socket.destroy();
+			return;
+		}
+		const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+		const body = JSON.stringify({
+			group: "api",
+			code: "bad_request",
+			message: `Request is invalid: ${tooLarge ? "headers too large" : `malformed HTTP request (${error.code ?? "parse error"})`}`,
+		});
+		socket.end(
+			`HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+		);
+	});
 	const sockets = new Set<WebSocket>();
 	const wss = new WebSocketServer({
 		noServer: true,

@@ -1,6 +1,7 @@
 /**
  * Dev engine bugs the fuzz run found, one test each (each fails without its fix).
  */
+import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { type RunningEngine, startEngine } from "../../src/engine/index.ts";
@@ -57,5 +58,24 @@ describe("runner socket", () => {
 		} finally {
 			await runner.close();
 		}
+	});
+});
+
+describe("HTTP", () => {
+	it("a request Node's parser refuses (an extension method) is answered 400 with the API's error shape", async () => {
+		engine = await startEngine({ port: 0 });
+		const { port } = engine;
+		const answer = await new Promise<string>((resolve) => {
+			const socket = connect(port, "127.0.0.1");
+			let got = "";
+			socket.on("data", (d) => {
+				got += d.toString();
+			});
+			socket.on("close", () => resolve(got));
+			socket.write("FOO /actors HTTP/1.1\r\nHost: x\r\n\r\n");
+		});
+		expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+		const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+		expect(body).toMatchObject({ group: "api", code: "bad_request" });
 	});
 });
