@@ -5,7 +5,7 @@
 import type * as protocol from "@rivetkit/engine-runner-protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { Runner } from "../../src/core/index.ts";
+import { Runner, type RunnerConfig } from "../../src/core/index.ts";
 import type { Logger } from "../../src/core/log.ts";
 import { startActorCommand } from "../helpers/engine-commands.ts";
 import {
@@ -21,7 +21,7 @@ afterEach(async () => {
 	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup() {
+async function setup(overrides: Partial<RunnerConfig> = {}) {
 	const lines: string[] = [];
 	const line = (msg?: string) => {
 		lines.push(msg ?? "");
@@ -47,6 +47,7 @@ async function setup() {
 		},
 		websocket: async () => {},
 		hibernatableWebSocket: { canHibernate: () => true },
+		...overrides,
 	});
 	cleanups.push(() => runner.shutdown(true));
 	const first = engine.nextConnection();
@@ -178,5 +179,51 @@ describe("wrong frames are logged, not handled in silence", () => {
 			val: [{ ...stop, checkpoint: { ...stop.checkpoint, index: 2n } }],
 		});
 		expect(lines).toContain("stop for an actor already stopped here ignored");
+	});
+});
+
+describe("tunnelled HTTP requests a fetch Request cannot carry", () => {
+	it("TRACE is answered 405 and a malformed header 400, without calling the actor (it was a 500 'fetch handler failed')", async () => {
+		let calls = 0;
+		const { conn } = await setup({
+			fetch: async () => {
+				calls++;
+				return new Response("ok");
+			},
+		});
+		conn.commands([startActorCommand("actor-c")]);
+		await conn.waitForEvents(1, (e) => e.checkpoint.actorId === "actor-c");
+		const statusOf = async (
+			request: number,
+			method: string,
+			headers: Map<string, string>,
+		) => {
+			conn.send(
+				tunnel(request, 0, {
+					tag: "ToClientRequestStart",
+					val: {
+						actorId: "actor-c",
+						method,
+						path: "/x",
+						headers,
+						body: null,
+						stream: false,
+					},
+				}),
+			);
+			const answer = await conn.next("ToServerTunnelMessage", {
+				where: (m) =>
+					m.tag === "ToServerTunnelMessage" &&
+					new Uint8Array(m.val.messageId.requestId)[0] === request &&
+					m.val.messageKind.tag === "ToServerResponseStart",
+			});
+			return answer.val.messageKind.tag === "ToServerResponseStart"
+				? answer.val.messageKind.val.status
+				: 0;
+		};
+		expect(await statusOf(11, "TRACE", new Map())).toBe(405);
+		expect(await statusOf(12, "GET", new Map([["bad header", "x"]]))).toBe(400);
+		expect(calls).toBe(0);
+		expect(await statusOf(13, "GET", new Map([["x-ok", "1"]]))).toBe(200);
 	});
 });

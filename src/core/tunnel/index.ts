@@ -28,6 +28,9 @@ export interface TunnelDeps {
 	config: RunnerConfig;
 }
 
+/** Methods the Fetch standard refuses to build a `Request` with. */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
 const ABORT: protocol.ToServerTunnelMessageKind = {
 	tag: "ToServerResponseAbort",
 	val: null,
@@ -146,6 +149,25 @@ class Tunnel implements TunnelPort {
 			});
 			return;
 		}
+		let httpRequest: Request;
+		try {
+			httpRequest = buildRequest(start);
+		} catch (err) {
+			// The client's request cannot be a fetch `Request` (TRACE/CONNECT, a malformed header or path): the
+			// client's error, not the actor's, so 405/400 and the actor is not called.
+			const forbidden = FORBIDDEN_METHODS.has(start.method.toUpperCase());
+			this.#d.log.warn(
+				{ actorId: actor.actorId, method: start.method, ...errorFields(err) },
+				"tunnelled request refused: not a valid fetch Request",
+			);
+			this.#reply(request, {
+				tag: "ToServerResponseStart",
+				val: forbidden
+					? plainResponse(405, "Method Not Allowed")
+					: plainResponse(400, "Bad Request"),
+			});
+			return;
+		}
 		let handled: Promise<Response>;
 		try {
 			// Promise.resolve: a plain-JavaScript handler may return a Response, not a promise.
@@ -155,7 +177,7 @@ class Tunnel implements TunnelPort {
 					actor.actorId,
 					request.gatewayId,
 					request.requestId,
-					buildRequest(start),
+					httpRequest,
 				),
 			);
 		} catch (err) {
