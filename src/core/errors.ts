@@ -98,6 +98,16 @@ export class KvUnknownOutcomeError extends EdgerunnerError {
 	}
 }
 
+/** The engine answered a KV request with a response of another kind (a get answered by a put response). */
+export class KvUnexpectedResponseError extends EdgerunnerError {
+	constructor(op: string, got: string) {
+		super(
+			"kv_unexpected_response",
+			`The engine answered the KV ${op} with a ${got}; the request's outcome is unknown.`,
+		);
+	}
+}
+
 /** A KV request got no answer within the timeout. */
 export class KvTimeoutError extends EdgerunnerError {
 	constructor(op: string, ms: number) {

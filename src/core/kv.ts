@@ -12,6 +12,7 @@ import {
 	KvLimitError,
 	KvRemoteError,
 	KvTimeoutError,
+	KvUnexpectedResponseError,
 	KvUnknownOutcomeError,
 } from "./errors.ts";
 import type { Logger } from "./log.ts";
@@ -34,6 +35,8 @@ interface Pending {
 	id: number;
 	actorId: string;
 	data: protocol.KvRequestData;
+	/** The response kind that answers it (a different one is the engine's error). */
+	expect: protocol.KvResponseData["tag"];
 	resolve: (value: unknown) => void;
 	reject: (error: Error) => void;
 	/** The connection it went out on, or undefined while queued. */
@@ -80,7 +83,7 @@ export class KvClient {
 	request<T extends protocol.KvResponseData["tag"]>(
 		actorId: string,
 		data: protocol.KvRequestData,
-		_expect: T,
+		expect: T,
 	): Promise<Payload<T>> {
 		if (this.#closedWith) return Promise.reject(this.#closedWith);
 		const limitError = checkLimits(data);
@@ -92,6 +95,7 @@ export class KvClient {
 				id,
 				actorId,
 				data,
+				expect,
 				resolve: resolve as (v: unknown) => void,
 				reject,
 				sentOn: undefined,
@@ -146,7 +150,19 @@ export class KvClient {
 		}
 		if (response.data.tag === "KvErrorResponse")
 			entry.reject(new KvRemoteError(response.data.val.message));
-		else entry.resolve(response.data.val);
+		else if (response.data.tag !== entry.expect) {
+			this.#log.warn(
+				{
+					requestId: response.requestId,
+					expected: entry.expect,
+					got: response.data.tag,
+				},
+				"KV response of the wrong kind",
+			);
+			entry.reject(
+				new KvUnexpectedResponseError(opName(entry.data), response.data.tag),
+			);
+		} else entry.resolve(response.data.val);
 	}
 
 	/** Rejects every pending request (and all future ones, if `final`). */

@@ -227,3 +227,31 @@ describe("tunnelled HTTP requests a fetch Request cannot carry", () => {
 		expect(await statusOf(13, "GET", new Map([["x-ok", "1"]]))).toBe(200);
 	});
 });
+
+describe("KV answers of the wrong kind", () => {
+	it("a get answered by a put response rejects with a typed kv_unexpected_response error (it was a TypeError)", async () => {
+		const engine = await startScriptedEngine();
+		cleanups.push(() => engine.close());
+		const runner = new Runner({
+			version: 1,
+			endpoint: engine.url,
+			namespace: "default",
+			runnerName: "fuzz-kv",
+			totalSlots: 10,
+			platform: {
+				name: "node",
+				WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+			},
+		});
+		cleanups.push(() => runner.shutdown(true));
+		const first = engine.nextConnection();
+		await runner.start();
+		const conn = await first;
+		conn.commands([startActorCommand("actor-kv")]);
+		await conn.waitForEvents(1, (e) => e.checkpoint.actorId === "actor-kv");
+		const get = runner.kvGet("actor-kv", [new Uint8Array([1])]);
+		const request = await conn.next("ToServerKvRequest");
+		conn.kvRespond(request.val.requestId, { tag: "KvPutResponse", val: null });
+		await expect(get).rejects.toMatchObject({ code: "kv_unexpected_response" });
+	});
+});
