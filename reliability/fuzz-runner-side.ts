@@ -80,6 +80,8 @@ export interface RunnerFuzzResult {
 	/** Client WebSocket closes the actors saw, by `code reason`. */
 	actorSocketCloses: Record<string, number>;
 	kvErrors: Record<string, number>;
+	/** KV failures that were not an `EdgerunnerError` with a code (must be none). */
+	untypedKvErrors: string[];
 	uncaught: string[];
 	unhandledRejections: string[];
 	hangs: number;
@@ -307,7 +309,7 @@ function ourRunner(
 		totalSlots: 100_000,
 		logger,
 		platform: { name: "node", WebSocket: instrumentedWebSocket(instrument) },
-		reconnect: { baseDelayMs: 2, maxDelayMs: 5, stableUptimeMs: 1 },
+		reconnect: { baseDelayMs: 1, maxDelayMs: 2, stableUptimeMs: 1 },
 		engineSilenceTimeoutMs: 600_000,
 		kvTimeoutMs: 2_000,
 		drainTimeoutMs: 10_000,
@@ -901,6 +903,7 @@ export async function fuzzRunnerSide(
 			[...stats.closes].sort((a, b) => b[1] - a[1]).slice(0, 20),
 		),
 		kvErrors: Object.fromEntries(stats.kvErrors),
+		untypedKvErrors: stats.untypedKvErrors.slice(0, 5),
 		uncaught: uncaught.slice(0, 10),
 		unhandledRejections: unhandled.slice(0, 10),
 		hangs,
