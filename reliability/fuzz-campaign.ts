@@ -262,9 +262,9 @@ function referenceText(
 	return [
 		`\`@rivetkit/engine-runner\` 2.2.1 was fed the first ${reference.frames} of the same frames (seed ${reference.seed}), in the same run, through the same fake engine socket. Findings, not failures of this run:`,
 		"",
-		`- uncaught exceptions: ${reference.uncaught.length}${reference.uncaught[0] ? ` (first: \`${reference.uncaught[0].split("\n")[0]}\`)` : ""};`,
-		`- unhandled promise rejections: ${reference.unhandledRejections.length}${reference.unhandledRejections[0] ? ` (first: \`${reference.unhandledRejections[0].split("\n")[0]?.slice(0, 200)}\`)` : ""};`,
-		`- hangs (a batch's ping not answered within 5 s): ${reference.hangs};`,
+		`- uncaught exceptions: ${reference.crashCounts.uncaught}${reference.uncaught[0] ? ` (first: \`${reference.uncaught[0].split("\n")[0]}\`)` : ""};`,
+		`- unhandled promise rejections: ${reference.crashCounts.unhandledRejections}${reference.unhandledRejections[0] ? ` (first: \`${reference.unhandledRejections[0].split("\n")[0]?.slice(0, 200)}\`)` : ""};`,
+		`- hangs (a batch's ping not answered within 5 s, or a drain that did not end within 15 s once its actors were stopped): ${reference.hangs}; its drain ended: ${reference.afterShutdown?.reason === "timeout" ? "no (timeout)" : (reference.afterShutdown?.reason ?? "not reached")};`,
 		`- engine connections: ${reference.connections} (ours: ${ours.connections} for ${ours.frames} frames: we close on every undecodable frame, \`4000 runner.invalid_frame\`); its socket closes: ${closes || "none"};`,
 		`- probe actors answered: ${reference.checks.probesAnswered ? "yes" : "no"}; every actor stopped at the end: ${reference.checks.allActorsStopped ? "yes" : "no"}; heap ${reference.heapStartMb} → ${reference.heapEndMb} MB;`,
 		`- frames/s: ${reference.framesPerSecond} (ours: ${ours.framesPerSecond});`,

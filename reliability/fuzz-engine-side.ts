@@ -693,7 +693,6 @@ export async function fuzzEngineSide(
 	let heapStart = 0;
 	const warmup = Math.min(500, Math.floor(options.frames / 10));
 	let probeN = 0;
-	let stoppingSent = false;
 	const frameStarted = performance.now();
 	for (let i = 0; i < options.frames && raw; i++) {
 		if (i === warmup) heapStart = heapAfterGc();
@@ -706,7 +705,6 @@ export async function fuzzEngineSide(
 			},
 		);
 		bump(byGenerator, f.generator);
-		if (f.generator === "stopping") stoppingSent = true;
 		const logsBefore = logCount;
 		const kvAnswer =
 			f.expect.kind === "kv"
@@ -738,6 +736,7 @@ export async function fuzzEngineSide(
 				);
 			raw.close();
 			raw = await openRaw();
+			if (raw) await allocate(2);
 			continue;
 		}
 		const probe = await raw.probe(probeN++);
@@ -755,16 +754,13 @@ export async function fuzzEngineSide(
 			const info = raw.closeInfo ?? { code: 0, reason: "" };
 			const reason = info.reason.split("#")[0] ?? "";
 			bump(closeReasons, `${info.code} ${reason}`);
-			// A drain (ToServerStopping) ends in an eviction; anything else is the engine dropping a healthy runner.
-			if (!(stoppingSent && reason === "ws.eviction"))
-				fail(
-					"runner-socket",
-					i,
-					f.generator,
-					`the engine closed the socket ${info.code} ${info.reason}`,
-					input,
-				);
-			stoppingSent = false;
+			fail(
+				"runner-socket",
+				i,
+				f.generator,
+				`the engine closed the socket ${info.code} ${info.reason}`,
+				input,
+			);
 			raw.close();
 			raw = await openRaw();
 			if (raw) await allocate(2);

@@ -84,6 +84,8 @@ export interface RunnerFuzzResult {
 	untypedKvErrors: string[];
 	uncaught: string[];
 	unhandledRejections: string[];
+	/** Totals (the lists above keep the first 10). */
+	crashCounts: { uncaught: number; unhandledRejections: number };
 	hangs: number;
 	afterShutdown:
 		| { framesDuringDrain: number; reason: string; stoppedCleanly: boolean }
@@ -186,7 +188,8 @@ function capturingLogger(
 		(level: string) =>
 		(obj: object, msg?: string): void => {
 			const code = (obj as { code?: unknown }).code;
-			const kind = `${level}: ${msg ?? ""}${typeof code === "string" ? ` (${code})` : ""}`;
+			const text = msg ?? (obj as { msg?: unknown }).msg;
+			const kind = `${level}: ${typeof text === "string" ? text.slice(0, 80) : ""}${typeof code === "string" ? ` (${code})` : ""}`;
 			kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
 			const record = instrument?.record(instrument.current);
 			if (!record) return;
@@ -339,6 +342,7 @@ async function referenceRunner(
 	endpoint: string,
 	logger: Logger,
 	stats: AppStats,
+	seen: Map<string, number>,
 ): Promise<RunnerUnderFuzz> {
 	const { Runner } = await import("@rivetkit/engine-runner");
 	const app = appHandlers(stats);
@@ -360,19 +364,16 @@ async function referenceRunner(
 		websocket: app.websocket as never,
 		hibernatableWebSocket: app.hibernatableWebSocket,
 	});
-	const actors = () =>
-		(
-			runner as unknown as {
-				runnerActors?: Map<string, { generation: number }>;
-			}
-		).runnerActors;
+	// R keeps its actors in a private map: ask it about every actor it reported running.
 	return {
 		start: () => runner.start(),
 		live: () =>
-			[...(actors()?.entries() ?? [])].map(([actorId, a]) => ({
-				actorId,
-				generation: a.generation,
-			})),
+			[...seen.keys()].flatMap((actorId) => {
+				const actor = runner.getActor(actorId) as
+					| { generation: number }
+					| undefined;
+				return actor ? [{ actorId, generation: actor.generation }] : [];
+			}),
 		drain: async () => {
 			await runner.shutdown(false);
 			return "drain";
@@ -452,10 +453,22 @@ export async function fuzzRunnerSide(
 	const engine = new FuzzEngine();
 	await engine.listen();
 	const logger = capturingLogger(instrument, logKinds);
+	/** Actors the runner reported running (from its events), for asking the reference runner about them. */
+	const seen = new Map<string, number>();
 	const runner =
 		target === "ours"
 			? ourRunner(engine.url, logger, instrument as Instrument, stats)
-			: await referenceRunner(engine.url, logger, stats);
+			: await referenceRunner(engine.url, logger, stats, seen);
+	const watchEvents = (c: FuzzConnection) =>
+		c.listeners.add((m) => {
+			if (m.tag !== "ToServerEvents") return;
+			for (const e of m.val)
+				if (
+					e.inner.tag === "EventActorStateUpdate" &&
+					e.inner.val.state.tag === "ActorStateRunning"
+				)
+					seen.set(e.checkpoint.actorId, e.checkpoint.generation);
+		});
 	const fail = (frame: number, f: FuzzFrame | undefined, problem: string) => {
 		if (failures.length < 50)
 			failures.push({
@@ -482,6 +495,7 @@ export async function fuzzRunnerSide(
 		conn = await engine.connectionAfter(lastIndex, 10_000);
 		if (!conn) return false;
 		lastIndex = conn.index;
+		if (target === "reference") watchEvents(conn);
 		const init = await Promise.race([
 			conn.init,
 			conn.closed.then(() => undefined),
@@ -827,7 +841,11 @@ export async function fuzzRunnerSide(
 			sendOther(f.bytes);
 			during++;
 		}
-		// Stop whatever the drain frames started, so the drain ends on its own.
+		// Stop whatever the drain frames started, once they have been handled, so the drain ends on its own.
+		const handled = drainConn.pong(424242n);
+		sendOther(pingFrame(424242n));
+		await Promise.race([handled, new Promise((r) => setTimeout(r, 5000))]);
+		await new Promise((r) => setTimeout(r, 100));
 		stopAll();
 		sendOther(
 			protocol.encodeToClient({
@@ -906,6 +924,10 @@ export async function fuzzRunnerSide(
 		untypedKvErrors: stats.untypedKvErrors.slice(0, 5),
 		uncaught: uncaught.slice(0, 10),
 		unhandledRejections: unhandled.slice(0, 10),
+		crashCounts: {
+			uncaught: uncaught.length,
+			unhandledRejections: unhandled.length,
+		},
 		hangs,
 		afterShutdown,
 		checks,

@@ -348,7 +348,8 @@ export function nextToServer(
 		return {
 			generator: "stopping",
 			data: encode({ tag: "ToServerStopping", val: null }),
-			expect: { kind: "any" },
+			// The drain ends in an eviction once the runner's actors have stopped (the engine's drain window).
+			expect: { kind: "close", code: 1000, reason: "ws.eviction" },
 		};
 	const message = randomToServer(p, actorIds, nextKvId);
 	return {
