@@ -366,7 +366,7 @@ function checkRecovery(
 	for (const actorId of record.actors[family])
 		if (record.reachableMs.get(actorId) === null)
 			violations.push({
-				message: `actor ${actorId} not reachable within ${bound} ms after the faults ended`,
+				message: `actor ${actorId} not reachable within ${bound} ms after the faults ended; the engine shows ${record.unreachableEngineView.get(actorId) ?? "?"}`,
 				history: actorEvents(record, actorId).slice(-12),
 			});
 	const connected = record.recovery

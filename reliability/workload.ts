@@ -169,6 +169,8 @@ export interface WorkloadRecord {
 	 * whose actor stopped before answering, on both engines); the same id twice is a duplicate delivery.
 	 */
 	deliveries: Map<string, string[]>;
+	/** The engine's JSON for each actor not reachable within the recovery bound. */
+	unreachableEngineView: Map<string, string>;
 	/** Per family: the actor the engine shows running but no live runner of ours hosts, or hosted twice. */
 	engineView: {
 		actorId: string;
@@ -260,6 +262,7 @@ export async function runWorkload(
 		kvCalls,
 		states: new Map(),
 		deliveries: new Map(),
+		unreachableEngineView: new Map(),
 		engineView: [],
 		recovery: [],
 		reachableMs: new Map(),
@@ -755,6 +758,12 @@ async function drive(
 					actorId,
 					state ? Date.now() - record.faultsEndedAt : null,
 				);
+				// What the engine says of an actor nobody could reach: the first clue of where it is stuck.
+				if (!state)
+					record.unreachableEngineView.set(
+						actorId,
+						JSON.stringify(await engine.actor(actorId).catch(String)),
+					);
 			}),
 		),
 	);
@@ -813,7 +822,9 @@ async function drive(
 		for (const [kind, n] of Object.entries(host.proxy.stats.injected))
 			record.faultsInjected[kind] = (record.faultsInjected[kind] ?? 0) + n;
 	// The end: every runner stops (each must report its actors stopped).
-	for (const host of live) await host.shutdown("immediate").catch(() => {});
+	await Promise.all(
+		live.map((host) => host.shutdown("immediate").catch(() => {})),
+	);
 }
 
 /** GET /state through the gateway, asked again until `deadline`; undefined if it never answered. */
