@@ -23,7 +23,12 @@ export function applyRunnerEvents(
 	events: protocol.ToServerEvents,
 	now: number,
 ): protocol.ActorCheckpoint[] {
-	const touched = new Map<string, { actor: ActorRecord; generation: number }>();
+	// The ack carries the runner's own index (a bigint): the stored number loses precision past 2^53, and an index
+	// near i64 max rounded up no longer fits an i64.
+	const touched = new Map<
+		string,
+		{ actor: ActorRecord; generation: number; index: bigint }
+	>();
 	for (const event of events) {
 		const actor = transitions.actor(event.checkpoint.actorId);
 		if (!actor || actor.runnerId !== runnerId) continue;
@@ -34,21 +39,21 @@ export function applyRunnerEvents(
 		)
 			continue;
 		actor.lastEventIdx = index;
-		touched.set(actor.actorId, { actor, generation: actor.generation });
+		touched.set(actor.actorId, {
+			actor,
+			generation: actor.generation,
+			index: event.checkpoint.index,
+		});
 		applyEvent(transitions, actor, event.inner, now);
 		transitions.save(actor);
 	}
 	const acks: protocol.ActorCheckpoint[] = [];
-	for (const { actor, generation } of touched.values()) {
+	for (const { actor, generation, index } of touched.values()) {
 		if (actor.lastEventIdx <= actor.lastEventAckIdx + EVENT_ACK_BATCH_SIZE)
 			continue;
 		actor.lastEventAckIdx = actor.lastEventIdx;
 		transitions.save(actor);
-		acks.push({
-			actorId: actor.actorId,
-			generation,
-			index: BigInt(actor.lastEventIdx),
-		});
+		acks.push({ actorId: actor.actorId, generation, index });
 	}
 	return acks;
 }

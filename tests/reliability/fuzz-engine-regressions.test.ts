@@ -79,3 +79,46 @@ describe("HTTP", () => {
 		expect(body).toMatchObject({ group: "api", code: "bad_request" });
 	});
 });
+
+describe("event acks", () => {
+	it("an event index near i64 max is acked with exactly that index (it was rounded past i64 max: a 1011 core.internal_error close)", async () => {
+		engine = await startEngine({ port: 0 });
+		const runner = new RawRunner(engine.url, { key: "big-index" });
+		try {
+			await runner.opened;
+			runner.init("big-index", 1);
+			await runner.next("ToClientInit");
+			const created = await fetch(`${engine.url}/actors?namespace=default`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({
+					name: "big",
+					runner_name_selector: "big-index",
+					crash_policy: "destroy",
+				}),
+			});
+			expect(created.status).toBe(200);
+			const [start] = await runner.next("ToClientCommands");
+			const actorId = start?.checkpoint.actorId as string;
+			const index = 2n ** 63n - 1n;
+			runner.send({
+				tag: "ToServerEvents",
+				val: [
+					{
+						checkpoint: { actorId, generation: 0, index },
+						inner: {
+							tag: "EventActorStateUpdate",
+							val: { state: { tag: "ActorStateRunning", val: null } },
+						},
+					},
+				],
+			});
+			const ack = await runner.next("ToClientAckEvents");
+			expect(ack.lastEventCheckpoints).toEqual([
+				{ actorId, generation: 0, index },
+			]);
+		} finally {
+			await runner.close();
+		}
+	});
+});
