@@ -20,17 +20,20 @@ export interface FuzzSizes {
 	gatewaySockets: number;
 	/** Probability of an oversized (1–8 MiB, or 20 MiB+ on the engine) frame. */
 	oversizedRate: number;
+	/** Wait before our runner's final heap figure (past its 60 s memory of stopped actors). */
+	settleMs: number;
 }
 
 export const FULL_SIZES: FuzzSizes = {
 	runnerFrames: 100_000,
-	referenceFrames: 20_000,
+	referenceFrames: 100_000,
 	engineFrames: 20_000,
 	badConnects: 200,
 	httpRequests: 4000,
 	gatewayRequests: 3000,
 	gatewaySockets: 600,
 	oversizedRate: 1 / 4000,
+	settleMs: 61_000,
 };
 
 export const BOUNDED_SIZES: FuzzSizes = {
@@ -42,6 +45,7 @@ export const BOUNDED_SIZES: FuzzSizes = {
 	gatewayRequests: 400,
 	gatewaySockets: 80,
 	oversizedRate: 0,
+	settleMs: 0,
 };
 
 export interface FuzzRun {
@@ -61,6 +65,7 @@ export async function runFuzz(
 		seed,
 		frames: sizes.runnerFrames,
 		oversizedRate: sizes.oversizedRate,
+		settleMs: sizes.settleMs,
 		progress,
 	});
 	let reference: RunnerFuzzResult | undefined;
@@ -109,6 +114,10 @@ export async function runFuzz(
 	for (const f of engine.failures)
 		failed.push(
 			`dev engine side (${f.target}), seed ${f.seed}, case ${f.case} (${f.generator}): ${f.problem}; input \`${f.input.slice(0, 300)}\``,
+		);
+	for (const line of engine.internalErrorLines)
+		failed.push(
+			`dev engine side: internal error for client input: \`${line}\``,
 		);
 	for (const u of [...engine.uncaught, ...engine.unhandledRejections])
 		failed.push(`dev engine side: crash: ${u.split("\n")[0]}`);
@@ -172,7 +181,7 @@ export function fuzzResults(
 			`Nothing crashed: ${ours.uncaught.length + engine.uncaught.length} uncaught exceptions, ${ours.unhandledRejections.length + engine.unhandledRejections.length} unhandled rejections — ${held(ours.checks.noCrash && engine.checks.noCrash)}.`,
 			`Nothing hung: every batch's ping came back (${ours.hangs} hangs), every frame's handling finished within 1000 ms (max ${ours.frameMs?.max ?? "-"} ms), ${ours.probes} probe actors started, answered HTTP through the tunnel and stopped — ${held(ours.checks.noHang && ours.checks.probesAnswered)}.`,
 			`Every undecodable frame closed the socket \`4000 runner.invalid_frame\` with a typed \`protocol_invalid_frame\` error log, every decodable wrong frame produced a log line or a protocol answer, no valid frame logged an error — ${held(ours.failures.length === 0)}.`,
-			`Nothing leaked (runner side): heap ${ours.heapStartMb} MB after warm-up, ${ours.heapEndMb} MB at the end after gc (bound +24 MB) — ${held(ours.checks.heapBounded)}; every actor stopped (${held(ours.checks.allActorsStopped)}), every \`fetch\` handler finished (${held(ours.checks.allHandlersFinished)}), every non-hibernatable tunnelled WebSocket got its close event (${held(ours.checks.allSocketsClosed)}), every KV failure typed (${
+			`Nothing leaked (runner side): heap ${ours.heapStartMb} MB after warm-up, ${ours.heapEndMb} MB at the end after gc (bound +24 MB; the end figure taken after the runner's 60 s memory of stopped actors has passed, in a full run) — ${held(ours.checks.heapBounded)}; every actor stopped (${held(ours.checks.allActorsStopped)}), every \`fetch\` handler finished (${held(ours.checks.allHandlersFinished)}), every non-hibernatable tunnelled WebSocket got its close event (${held(ours.checks.allSocketsClosed)}), every KV failure typed (${
 				Object.entries(ours.kvErrors)
 					.map(([k, n]) => `${k} ${n}`)
 					.join(", ") || "none"

@@ -67,6 +67,8 @@ export interface EngineFuzzResult {
 	unhandledRejections: string[];
 	checks: Record<string, boolean>;
 	failures: EngineFailure[];
+	/** The engine's log lines that report an internal error (must be none). */
+	internalErrorLines: string[];
 }
 
 const PROBE_ACTOR = "0".repeat(30);
@@ -514,6 +516,8 @@ export async function fuzzEngineSide(
 
 	let logCount = 0;
 	let internalErrors = 0;
+	const internalErrorLines: string[] = [];
+	let lastLine = "";
 	const engine: RunningEngine = await startEngine({
 		port: 0,
 		initTimeoutMs: 300,
@@ -528,8 +532,16 @@ export async function fuzzEngineSide(
 				.replace(/key [^\s)]+/, "key …")
 				.slice(0, 100);
 			bump(logKinds, kind);
-			if (line.includes("internal_error") || line.startsWith("http error"))
+			const previousLine = lastLine;
+			lastLine = line;
+			if (line.includes("internal_error") || line.startsWith("http error")) {
 				internalErrors++;
+				// The engine logs the cause on the line before the close.
+				if (internalErrorLines.length < 5)
+					internalErrorLines.push(
+						`${previousLine.slice(0, 300)} / ${line.slice(0, 120)}`,
+					);
+			}
 		},
 	});
 	const base = new URL(engine.url);
@@ -1095,5 +1107,6 @@ export async function fuzzEngineSide(
 		unhandledRejections: unhandled.slice(0, 10),
 		checks,
 		failures,
+		internalErrorLines,
 	};
 }
