@@ -255,3 +255,43 @@ describe("KV answers of the wrong kind", () => {
 		await expect(get).rejects.toMatchObject({ code: "kv_unexpected_response" });
 	});
 });
+
+describe("strings the codec cannot write", () => {
+	it("an actor's close reason with a lone surrogate reaches the engine as U+FFFD (the frame was undecodable)", async () => {
+		const { conn } = await setup({
+			websocket: async (_runner, _actorId, ws) => {
+				ws.addEventListener("message", () => ws.close(1000, "bye\ud800"));
+			},
+			hibernatableWebSocket: { canHibernate: () => false },
+		});
+		conn.commands([startActorCommand("actor-d")]);
+		await conn.waitForEvents(1, (e) => e.checkpoint.actorId === "actor-d");
+		conn.send(
+			tunnel(21, 0, {
+				tag: "ToClientWebSocketOpen",
+				val: { actorId: "actor-d", path: "/ws", headers: new Map() },
+			}),
+		);
+		await conn.next("ToServerTunnelMessage", {
+			where: (m) =>
+				m.tag === "ToServerTunnelMessage" &&
+				m.val.messageKind.tag === "ToServerWebSocketOpen",
+		});
+		conn.send(
+			tunnel(21, 1, {
+				tag: "ToClientWebSocketMessage",
+				val: { data: new ArrayBuffer(1), binary: true },
+			}),
+		);
+		const close = await conn.next("ToServerTunnelMessage", {
+			where: (m) =>
+				m.tag === "ToServerTunnelMessage" &&
+				m.val.messageKind.tag === "ToServerWebSocketClose",
+		});
+		expect(close.val.messageKind.val).toMatchObject({
+			code: 1000,
+			reason: "bye\ufffd",
+		});
+		expect(conn.decodeErrors).toEqual([]);
+	});
+});

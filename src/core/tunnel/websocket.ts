@@ -262,6 +262,9 @@ export class ActorWebSocket extends EventTarget {
 	 * `SyntaxError`). The gateway is told; the close event follows at once (the gateway does not echo).
 	 */
 	close(code?: number, reason?: string): void {
+		// A USVString, as in WHATWG: lone surrogates become U+FFFD. The codec would write one as raw CESU-8 bytes
+		// that the engine's strict UTF-8 reader refuses, dropping the whole close frame.
+		if (reason !== undefined) reason = usvString(String(reason));
 		if (code !== undefined) {
 			code = Math.trunc(Number(code)) & 0xffff;
 			if (code !== 1000 && (code < 3000 || code > 4999))
@@ -329,4 +332,11 @@ export class ActorWebSocket extends EventTarget {
 		this.#sendQueue = undefined;
 		this.dispatchEvent(new ActorCloseEvent(code, reason, wasClean));
 	}
+}
+
+function usvString(text: string): string {
+	return text.replace(
+		/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+		"\ufffd",
+	);
 }
