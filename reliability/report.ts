@@ -73,9 +73,7 @@ export function writeReliability(root: string): string {
 	return file;
 }
 
-if (
-	import.meta.url === `file://${process.argv[1]}` ||
-	process.argv[1]?.endsWith("/report.mjs")
-) {
+// Only as its own bundle: faults, fuzz and load bundle this module too and must not render when they start.
+if (process.argv[1]?.endsWith("/report.mjs")) {
 	console.log(`wrote ${writeReliability(process.cwd())}`);
 }
