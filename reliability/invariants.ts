@@ -299,28 +299,30 @@ function checkKv(record: WorkloadRecord, family: Family): InvariantResult {
 		const took = (call.endedAt ?? now) - call.startedAt;
 		maxMs = Math.max(maxMs, took);
 		if (call.error) rejected++;
-		const history = record.log.events.filter(
-			(e) =>
-				((e.actorId === call.actorId &&
-					(e.kind === "actor-start" || e.kind === "actor-stop")) ||
-					(e.runner === call.runner && e.actorId === undefined)) &&
-				e.t >= call.startedAt - record.log.startedAt - 1_000 &&
-				e.t <= (call.endedAt ?? now) - record.log.startedAt + 1_000,
-		);
+		// Built only for a violation: the log holds every event of the run.
+		const history = () =>
+			record.log.events.filter(
+				(e) =>
+					((e.actorId === call.actorId &&
+						(e.kind === "actor-start" || e.kind === "actor-stop")) ||
+						(e.runner === call.runner && e.actorId === undefined)) &&
+					e.t >= call.startedAt - record.log.startedAt - 1_000 &&
+					e.t <= (call.endedAt ?? now) - record.log.startedAt + 1_000,
+			);
 		if (call.endedAt === undefined)
 			violations.push({
 				message: `KV ${call.op} for actor ${call.actorId} on ${call.runner} never settled (${took} ms)`,
-				history,
+				history: history(),
 			});
 		else if (took > bound)
 			violations.push({
 				message: `KV ${call.op} for actor ${call.actorId} on ${call.runner} settled after ${took} ms (bound ${bound} ms)${call.error ? `: ${call.error}` : ""}`,
-				history,
+				history: history(),
 			});
 		else if (call.error && family === "ours" && !call.typed)
 			violations.push({
 				message: `KV ${call.op} for actor ${call.actorId} on ${call.runner} rejected with an untyped ${call.error}`,
-				history,
+				history: history(),
 			});
 	}
 	return result(
