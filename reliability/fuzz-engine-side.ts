@@ -1015,7 +1015,10 @@ export async function fuzzEngineSide(
 				resolve(`http ${res.statusCode}`);
 				ws.terminate();
 			});
-			ws.on("error", () => {});
+			let clientError = "";
+			ws.on("error", (error) => {
+				clientError = error.message;
+			});
 			ws.on("open", () => {
 				const n = wsPrng.int(0, 5);
 				for (let k = 0; k < n; k++) {
@@ -1038,8 +1041,11 @@ export async function fuzzEngineSide(
 			});
 			ws.on("close", (code, reason) => {
 				clearTimeout(timer);
+				// 1006 is the client giving up; say why (guard answers subprotocol `rivet` even when not offered).
 				resolve(
-					`close ${code} ${reason.toString().split("#")[0]?.slice(0, 60)}`,
+					code === 1006 && clientError
+						? `client refused the handshake: ${clientError.slice(0, 60)}`
+						: `close ${code} ${reason.toString().split("#")[0]?.slice(0, 60)}`,
 				);
 			});
 		});
