@@ -121,7 +121,22 @@ export async function runFuzz(
 		);
 	for (const u of [...engine.uncaught, ...engine.unhandledRejections])
 		failed.push(`dev engine side: crash: ${u.split("\n")[0]}`);
-	return { ours, reference, engine, failed };
+	return { ours, reference, engine, failed: failed.map(printable) };
+}
+
+/** Control and bidi-override characters (random close reasons) as `\u{…}`, so the Markdown stays text. */
+export function printable(text: string): string {
+	let out = "";
+	for (const c of text) {
+		const code = c.codePointAt(0) ?? 0;
+		const unprintable =
+			(code < 0x20 && c !== "\n" && c !== "\t") ||
+			(code >= 0x7f && code <= 0x9f) ||
+			(code >= 0x202a && code <= 0x202e) ||
+			(code >= 0x2066 && code <= 0x2069);
+		out += unprintable ? `\\u{${code.toString(16)}}` : c;
+	}
+	return out;
 }
 
 const table = (rows: [string, string | number][], head: [string, string]) =>
@@ -129,7 +144,8 @@ const table = (rows: [string, string | number][], head: [string, string]) =>
 		`| ${head[0]} | ${head[1]} |`,
 		"|---|---:|",
 		...rows.map(
-			([k, v]) => `| ${k.replace(/\|/g, "\\|").replace(/\n/g, " ")} | ${v} |`,
+			([k, v]) =>
+				`| ${printable(k).replace(/\|/g, "\\|").replace(/\n/g, " ")} | ${v} |`,
 		),
 	].join("\n");
 
@@ -255,7 +271,7 @@ export function fuzzResults(
 			"",
 			table(entries(engine.logKinds), ["dev engine log line", "count"]),
 		].join("\n"),
-		reference: referenceText(reference, ours),
+		reference: printable(referenceText(reference, ours)),
 	};
 }
 
