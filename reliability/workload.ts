@@ -789,12 +789,16 @@ async function drive(
 	}
 
 	// The read-back, once no write is in flight.
+	// Both families at once: one family's unreachable actors must not use up the other's time.
 	const readBackBy = Date.now() + timeouts.recoveryBoundMs;
-	for (const family of FAMILIES)
-		await mapLimit(record.actors[family], 24, async (actorId) => {
-			const state = await readState(engine, actorId, readBackBy, timeouts);
-			record.states.set(actorId, state ?? { error: "unreachable" });
-		});
+	await Promise.all(
+		FAMILIES.map((family) =>
+			mapLimit(record.actors[family], 24, async (actorId) => {
+				const state = await readState(engine, actorId, readBackBy, timeouts);
+				record.states.set(actorId, state ?? { error: "unreachable" });
+			}),
+		),
+	);
 	progress("state read back");
 
 	// The engine's view: an actor it shows running must be hosted by exactly one live runner of its family.
