@@ -51,7 +51,12 @@ const child = spawn(
 	["--expose-gc", "--enable-source-maps", join(outDir, `${name}.mjs`), ...args],
 	{
 		stdio: "inherit",
-		env: { ...process.env, RELIABILITY_BUNDLE_DIR: outDir },
+		// The protocol codec checks integer ranges only outside production: run with them, as vitest does.
+		env: {
+			...process.env,
+			NODE_ENV: process.env.NODE_ENV ?? "development",
+			RELIABILITY_BUNDLE_DIR: outDir,
+		},
 		cwd: root,
 	},
 );

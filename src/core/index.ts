@@ -16,6 +16,7 @@ export {
 	KvLimitError,
 	KvRemoteError,
 	KvTimeoutError,
+	KvUnexpectedResponseError,
 	KvUnknownOutcomeError,
 	ProtocolError,
 	RunnerLostError,

@@ -215,6 +215,13 @@ export class Lifecycle {
 				);
 				return;
 			default:
+				if (!conn.initialized) {
+					// The engine sends ToClientInit first; handled anyway (it is still this engine's command).
+					this.#config.log.warn(
+						{ connection: conn.id, tag: message.tag },
+						"frame before ToClientInit",
+					);
+				}
 				try {
 					this.#parts.route(message);
 				} catch (err) {

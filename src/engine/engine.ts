@@ -215,7 +215,8 @@ export async function startEngine(
 							const frame = closeFrameFor("ws", "going_away");
 							ws.close(frame.code, frame.reason);
 							// A peer that never answers the close handshake must not hold close() up.
-							setTimeout(() => ws.terminate(), 1000).unref();
+							// Not unref'd: close() awaits it, and a script whose last await is close() must not exit first.
+							setTimeout(() => ws.terminate(), 1000);
 						}),
 				);
 				await Promise.all(socketsClosed);

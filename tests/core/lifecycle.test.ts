@@ -87,6 +87,26 @@ describe("connect", () => {
 		await expect(kv).resolves.toEqual([null]);
 	});
 
+	test("a command before ToClientInit is logged as out of order (and still handled)", async () => {
+		const warnings: string[] = [];
+		const noop = () => {};
+		const { runner, socket, calls } = setup({
+			logger: {
+				debug: noop,
+				info: noop,
+				error: noop,
+				warn: (fields, msg) =>
+					warnings.push(`${msg}:${(fields as { tag?: string }).tag}`),
+			},
+		});
+		await runner.start();
+		socket(0).open();
+		socket(0).startActor("early");
+		await settle();
+		expect(warnings).toContain("frame before ToClientInit:ToClientCommands");
+		expect(calls).toContain("start:early");
+	});
+
 	test("answers pings with the same timestamp", async () => {
 		const { socket } = await connected();
 		socket(0).receive({ tag: "ToClientPing", val: { ts: 123456789n } });
