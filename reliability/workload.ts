@@ -541,6 +541,24 @@ async function drive(
 					}),
 				});
 			};
+			// A runner may end by itself (the engine evicts it: it shuts down and never reconnects, by design).
+			void ours.closed.then((report) => {
+				if (host.ended) return;
+				host.ended = true;
+				host.closedAt = Date.now();
+				log.add({
+					kind: "runner-closed",
+					family,
+					runner: label,
+					detail: JSON.stringify({
+						reason: report.reason,
+						mode: report.mode,
+						stopped: report.actorsStopped,
+						abandoned: report.actorsAbandoned,
+					}),
+				});
+				progress(`${label} ended by itself: ${report.reason}`);
+			});
 			await ours.start();
 		} else {
 			const reference = new ReferenceRunner(
