@@ -224,7 +224,7 @@ export class ShutdownPath {
 		if (closedBy && abandoned > 0) {
 			config.log.warn(
 				{ ...closedBy, abandoned: actorIds },
-				"the engine closed the socket during the drain before stopping every actor: they were stopped locally (onActorStop ran); the engine applies their crash policy",
+				"engine closed the socket mid-drain; actors it never stopped were stopped locally",
 			);
 		}
 		config.log.info(

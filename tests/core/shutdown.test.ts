@@ -158,7 +158,7 @@ describe("one shutdown path", () => {
 		});
 		expect(
 			warnings.filter((line) =>
-				/closed the socket during the drain/.test(line.msg ?? ""),
+				/closed the socket mid-drain/.test(line.msg ?? ""),
 			),
 		).toEqual([
 			{
