@@ -283,9 +283,12 @@ export class ActorTable {
 	 * - `"lost"`: disconnected past the lost threshold. If we come back under the same runner id (a half-open cut:
 	 *   our timer ran from when *we* saw the close), the engine still counts them as ours, so each gets a
 	 *   Stopped(Error) event that waits for the next init; the engine then applies the crash policy.
+	 * - `"shutdown"`: the runner is about to close or drop its socket with actors still running: each gets a
+	 *   Stopped(Error) event, sent before the socket goes, so the engine applies the crash policy at once instead
+	 *   of waiting to declare the runner lost.
 	 * - `"forget"`: a new runner id, or the runner's end: nothing of the old identity is kept.
 	 */
-	stopAllLocally(mode: "lost" | "forget"): {
+	stopAllLocally(mode: "lost" | "shutdown" | "forget"): {
 		count: number;
 		actorIds: string[];
 		done: Promise<void>;
@@ -305,7 +308,9 @@ export class ActorTable {
 				actor,
 				stoppedState(
 					StopCode.Error,
-					"runner lost: disconnected past the lost threshold",
+					mode === "lost"
+						? "runner lost: disconnected past the lost threshold"
+						: "runner shut down",
 				),
 			);
 			this.#retire(actor);

@@ -308,7 +308,7 @@ export class Lifecycle {
 			case "evicted":
 				this.#config.log.warn(
 					{ code, reason, endpoint },
-					"evicted by the engine: shutting down, not reconnecting to any endpoint",
+					"evicted: shutting down",
 				);
 				void this.shutdown("immediate", "evicted");
 				return;
@@ -342,6 +342,8 @@ export class Lifecycle {
 	/** We give up on the current socket ourselves (silence, bad frame): close it, count it as a disconnect. */
 	#abandon(conn: Connection, reason: string): void {
 		if (conn !== this.uplink.current) return;
+		// The engine may still read what we send (a one-way stall): tell it which actors stop before dropping it.
+		if (this.#shutdownPath.begun) this.#shutdownPath.abandonRemaining();
 		this.uplink.retire(CLOSE_RETIRED, reason);
 		this.#callUser("onDisconnected", () =>
 			this.#config.raw.onDisconnected?.(CLOSE_RETIRED, reason),

@@ -81,6 +81,8 @@ export class ShutdownPath {
 	readonly #parts: ShutdownParts;
 	#running: RunningShutdown | undefined;
 	#phase: ShutdownPhase | undefined;
+	/** Actors stopped by `abandonRemaining` before the socket went. */
+	readonly #abandoned: string[] = [];
 	/** Resolves with the report when the runner has stopped, whoever asked for the shutdown. */
 	readonly closed: Promise<ShutdownReport>;
 	#resolveClosed!: (report: ShutdownReport) => void;
@@ -173,23 +175,33 @@ export class ShutdownPath {
 		return report;
 	}
 
+	/**
+	 * Actors still running when the socket is about to close or be dropped (immediate, the drain budget ran out, the
+	 * engine went silent) get Stopped(Error), sent while the socket may still carry it: the engine then applies
+	 * their crash policy at once, where otherwise it waits to declare the runner lost (or, seen on the Rivet Engine
+	 * under `npm run faults`, leaves them stuck).
+	 */
+	abandonRemaining(): void {
+		const { actors } = this.#parts;
+		if (actors.size > 0)
+			this.#abandoned.push(...actors.stopAllLocally("shutdown").actorIds);
+		actors.flush(); // Stopped events before the close frame
+	}
+
 	/** Closes the engine socket (CONNECTING sockets included) and waits for its close event, bounded. */
 	#closeSocket(): void {
 		if (this.#phase === "closing" || this.#phase === "stopped") return;
 		this.#phase = "closing";
-		const { config, timers, uplink, actors } = this.#parts;
+		const { config, timers, uplink } = this.#parts;
 		timers.clear("drain");
-		actors.flush(); // Stopped events before the close frame
+		this.abandonRemaining();
 		if (!uplink.current) {
 			this.finish();
 			return;
 		}
 		uplink.close(1000, RUNNER_SHUTDOWN_REASON);
 		timers.set("closeWait", CLOSE_WAIT_MS, () => {
-			config.log.warn(
-				{},
-				"no close event from the engine socket: finishing shutdown",
-			);
+			config.log.warn({}, "no close event: finishing shutdown");
 			uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
 			this.finish();
 		});
@@ -207,7 +219,11 @@ export class ShutdownPath {
 		const { config, timers, uplink, actors, kv, tunnel } = this.#parts;
 		timers.close();
 		uplink.retire(1000, RUNNER_SHUTDOWN_REASON);
-		const { count: abandoned, actorIds } = actors.stopAllLocally("forget");
+		const actorIds = [
+			...this.#abandoned,
+			...actors.stopAllLocally("forget").actorIds,
+		];
+		const abandoned = actorIds.length;
 		const error = new RunnerShutdownError("request");
 		kv.failAll(new RunnerShutdownError("KV request"), true);
 		tunnel.shutdown(error);
@@ -224,7 +240,7 @@ export class ShutdownPath {
 		if (closedBy && abandoned > 0) {
 			config.log.warn(
 				{ ...closedBy, abandoned: actorIds },
-				"engine closed the socket mid-drain; actors it never stopped were stopped locally",
+				"engine closed the socket mid-drain",
 			);
 		}
 		config.log.info(

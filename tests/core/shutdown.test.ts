@@ -103,6 +103,57 @@ describe("one shutdown path", () => {
 		});
 	});
 
+	test("immediate with an actor still running: its Stopped(Error) goes out before the close frame, so the engine need not wait for the lost threshold", async () => {
+		const { runner, socket } = await connected();
+		socket(0).startActor("a1");
+		await settle();
+		const done = runner.shutdown(true);
+		const stopped = socket(0)
+			.events()
+			.filter(
+				(e) =>
+					e.inner.tag === "EventActorStateUpdate" &&
+					e.inner.val.state.tag === "ActorStateStopped",
+			);
+		expect(stopped.map((e) => [e.checkpoint.actorId, e.inner.val])).toEqual([
+			[
+				"a1",
+				{
+					state: {
+						tag: "ActorStateStopped",
+						val: { code: protocol.StopCode.Error, message: "runner shut down" },
+					},
+				},
+			],
+		]);
+		expect(socket(0).closeCalls).toHaveLength(1);
+		socket(0).finishClose();
+		expect(await done).toMatchObject({
+			actorsAbandoned: 1,
+			abandonedActorIds: ["a1"],
+		});
+	});
+
+	test("a drain whose engine goes silent (a one-way stall) sends its actors' Stopped(Error) before dropping the socket", async () => {
+		const { runner, socket } = await connected({
+			engineSilenceTimeoutMs: 1000,
+		});
+		socket(0).startActor("a1");
+		await settle();
+		const done = runner.shutdown(false);
+		await vi.advanceTimersByTimeAsync(1500);
+		const stoppedFor = socket(0)
+			.events()
+			.filter(
+				(e) =>
+					e.inner.tag === "EventActorStateUpdate" &&
+					e.inner.val.state.tag === "ActorStateStopped",
+			)
+			.map((e) => e.checkpoint.actorId);
+		expect(stoppedFor).toEqual(["a1"]);
+		expect(await done).toMatchObject({ abandonedActorIds: ["a1"] });
+	});
+
 	test("drain ends when the budget runs out, driven by one timer (no polling)", async () => {
 		const { runner, socket } = await connected({ drainTimeoutMs: 2000 });
 		socket(0).startActor("a1");

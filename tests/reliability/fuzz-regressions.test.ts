@@ -145,9 +145,7 @@ describe("wrong frames are logged, not handled in silence", () => {
 		};
 		await handled(conn, tunnel(7, 1, message));
 		await handled(conn, tunnel(7, 1, message));
-		expect(lines).toContain(
-			"websocket message with an old index ignored (duplicate)",
-		);
+		expect(lines).toContain("duplicate websocket message ignored");
 	});
 
 	it("an event ack for an actor the runner never had, and a stop for one it already stopped", async () => {

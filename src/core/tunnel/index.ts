@@ -158,7 +158,7 @@ class Tunnel implements TunnelPort {
 			const forbidden = FORBIDDEN_METHODS.has(start.method.toUpperCase());
 			this.#d.log.warn(
 				{ actorId: actor.actorId, method: start.method, ...errorFields(err) },
-				"tunnelled request refused: not a valid fetch Request",
+				"request refused: not a valid fetch Request",
 			);
 			this.#reply(request, {
 				tag: "ToServerResponseStart",

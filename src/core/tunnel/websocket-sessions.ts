@@ -201,7 +201,7 @@ export class WebSocketSessions {
 			if (verdict === "duplicate") {
 				this.#d.log.debug(
 					{ last: request.serverIndex, index },
-					"websocket message with an old index ignored (duplicate)",
+					"duplicate websocket message ignored",
 				);
 				return;
 			}
