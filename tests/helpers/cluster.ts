@@ -18,7 +18,11 @@ import {
 	type RivetClusterNode,
 	startRivetCluster,
 } from "../../src/rivet-cluster.ts";
-import type { EngineActor, EngineUnderTest } from "./engines.ts";
+import {
+	type EngineActor,
+	type EngineUnderTest,
+	pollActor,
+} from "./engines.ts";
 
 /** Why the cluster tier cannot run here, or undefined when it can (only the binaries' absence skips it). */
 export const clusterSkipReason = (): string | undefined => {
@@ -37,8 +41,6 @@ export interface TestCluster {
 	logTails(lines?: number): string;
 	close(): Promise<void>;
 }
-
-const POLL_MS = 100;
 
 export async function startTestCluster(
 	options: { nodes?: number; config?: Record<string, unknown> } = {},
@@ -107,23 +109,11 @@ function nodeEngine(node: RivetClusterNode): EngineUnderTest {
 		logPath: node.logPath,
 		api,
 		actor,
-		async untilActor(actorId, predicate, timeoutMs = 10_000) {
-			const deadline = Date.now() + timeoutMs;
-			let last: EngineActor | undefined;
-			for (;;) {
-				try {
-					last = await actor(actorId);
-				} catch {
-					// the node is down or failing over: ask again until the deadline
-				}
-				if (last && predicate(last)) return last;
-				if (Date.now() >= deadline)
-					throw new Error(
-						`actor ${actorId} did not reach the expected state on node ${node.index} within ${timeoutMs} ms: ${JSON.stringify(last)}`,
-					);
-				await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-			}
-		},
+		untilActor: pollActor(
+			actor,
+			` on node ${node.index}`,
+			"the node is down or failing over",
+		),
 		async restart(signal) {
 			await node.kill(signal);
 			await node.restart();

@@ -183,25 +183,7 @@ async function startRealEngine(
 		logPath: engine.logPath,
 		api,
 		actor,
-		async untilActor(actorId, predicate, timeoutMs = 10_000) {
-			const deadline = Date.now() + timeoutMs;
-			let last: EngineActor | undefined;
-			for (;;) {
-				try {
-					last = await actor(actorId);
-				} catch {
-					// the engine is restarting: ask again until the deadline
-				}
-				if (last && predicate(last)) return last;
-				if (Date.now() >= deadline)
-					throw new Error(
-						`actor ${actorId} did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(last)}`,
-					);
-				await new Promise((resolve) =>
-					setTimeout(resolve, REAL_ENGINE_POLL_MS),
-				);
-			}
-		},
+		untilActor: pollActor(actor, "", "the engine is restarting"),
 		async restart(signal) {
 			if (signal === "SIGKILL") await engine.kill();
 			else await engine.stop();
@@ -330,4 +312,32 @@ async function fetchActor(
 		);
 	const { actors } = (await response.json()) as { actors: EngineActor[] };
 	return actors.find((a) => a.actor_id === actorId);
+}
+
+/**
+ * `untilActor` for a real engine, polled through `actor` (bounded by `timeoutMs`); a failing request (the engine
+ * `why` is down) is asked again until the deadline. `where` names the node in the error, if any.
+ */
+export function pollActor(
+	actor: (actorId: string) => Promise<EngineActor | undefined>,
+	where: string,
+	why: string,
+): EngineUnderTest["untilActor"] {
+	return async (actorId, predicate, timeoutMs = 10_000) => {
+		const deadline = Date.now() + timeoutMs;
+		let last: EngineActor | undefined;
+		for (;;) {
+			try {
+				last = await actor(actorId);
+			} catch {
+				// `why`: ask again until the deadline
+			}
+			if (last && predicate(last)) return last;
+			if (Date.now() >= deadline)
+				throw new Error(
+					`actor ${actorId} did not reach the expected state${where} within ${timeoutMs} ms (polled while ${why}): ${JSON.stringify(last)}`,
+				);
+			await new Promise((resolve) => setTimeout(resolve, REAL_ENGINE_POLL_MS));
+		}
+	};
 }
