@@ -24,6 +24,7 @@ import {
 	isSleeping,
 	untilRunnerListed,
 } from "../helpers/engines.ts";
+import { memoryLogger } from "../helpers/memory-logger.ts";
 
 const STEP_MS = 20_000;
 /** Generous bound of the unavailability: the leader's lease TTL is 10 s, and the runner backs off up to 1 s. */
@@ -43,24 +44,6 @@ const SCENARIOS: Scenario[] = [
 	{ target: "follower", signal: "SIGTERM" },
 	{ target: "leader", signal: "SIGTERM" },
 ];
-
-function memoryLogger(lines: string[]) {
-	const at =
-		(level: string) =>
-		(fields: object, message = "") =>
-			lines.push(
-				`${new Date().toISOString()} ${level} ${message} ${JSON.stringify(fields, (_, v) => (typeof v === "bigint" ? String(v) : v))}`,
-			);
-	const logger = {
-		trace: at("trace"),
-		debug: at("debug"),
-		info: at("info"),
-		warn: at("warn"),
-		error: at("error"),
-		child: () => logger,
-	};
-	return logger;
-}
 
 describe.skipIf(skip !== undefined)(
 	`failover between the nodes of a two-node cluster${skip ? ` — skipped: ${skip}` : ""}`,

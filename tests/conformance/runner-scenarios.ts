@@ -29,6 +29,7 @@ import {
 	isSleeping,
 	startEngineUnderTest,
 } from "../helpers/engines.ts";
+import { memoryLogger } from "../helpers/memory-logger.ts";
 import { Recorder } from "../helpers/recorder.ts";
 import { TcpRelay } from "../helpers/tcp-relay.ts";
 import type { RunnerDifference } from "../rivet-engine/differential.ts";
@@ -1062,25 +1063,6 @@ export const runnerScenarios: RunnerScenario[] = [
 
 /** Lines of the runner log and the engine log printed when a scenario fails. */
 const DIAGNOSTIC_LINES = 60;
-
-/** Our runner's log, kept in memory (R takes a pino logger and is left quiet). */
-function memoryLogger(lines: string[]) {
-	const at =
-		(level: string) =>
-		(fields: object, message = "") =>
-			lines.push(
-				`${new Date().toISOString()} ${level} ${message} ${JSON.stringify(fields, (_, v) => (typeof v === "bigint" ? String(v) : v))}`,
-			);
-	const logger = {
-		trace: at("trace"),
-		debug: at("debug"),
-		info: at("info"),
-		warn: at("warn"),
-		error: at("error"),
-		child: () => logger,
-	};
-	return logger;
-}
 
 function tail(lines: string[]): string {
 	return lines.slice(-DIAGNOSTIC_LINES).join("\n");
