@@ -12,8 +12,8 @@ import {
 } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { missingClusterBinaries } from "../../src/cluster-services.ts";
 import {
-	missingClusterBinaries,
 	type RivetCluster,
 	type RivetClusterNode,
 	startRivetCluster,
