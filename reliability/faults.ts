@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import type { EngineKind } from "../tests/helpers/engines.ts";
 import {
 	checkInvariants,
+	formatEngineFinding,
 	formatViolation,
 	INVARIANT_TEXT,
 	type InvariantResult,
@@ -45,6 +46,8 @@ export interface FaultRunOutcome {
 	failures: string[];
 	/** R's violations (findings). */
 	referenceFindings: string[];
+	/** What the real engine got wrong (WorkloadRecord.engineFindings), each with its seed and history. */
+	engineFindings: string[];
 	invariants: { engine: EngineKind; results: InvariantResult[] }[];
 }
 
@@ -129,6 +132,7 @@ export async function runFaults(
 				writeFileSync(
 					`${process.env.FAULTS_DUMP}-${engine}.json`,
 					JSON.stringify({
+						startedAt: new Date(record.log.startedAt).toISOString(),
 						events: record.log.events,
 						writes: record.writes,
 						reachableMs: [...record.reachableMs],
@@ -151,13 +155,24 @@ export async function runFaults(
 				(result.family === "ours" ? failures : referenceFindings).push(
 					formatViolation(seed, engine, result, violation),
 				);
+	const engineFindings = records.flatMap((record) =>
+		record.engineFindings.map((finding) =>
+			formatEngineFinding(seed, record, finding),
+		),
+	);
 	const ok = invariants.every(({ results }) =>
 		results.every((r) => r.family !== "ours" || r.held),
 	);
 	return {
-		results: summarise(options, seed, records, invariants, failures),
+		results: {
+			...summarise(options, seed, records, invariants, failures),
+			engineFindings: engineFindings.map((f) =>
+				`\`\`\`\n${f}\n\`\`\``.replace(/\n/g, "\n  "),
+			),
+		},
 		ok,
 		failures,
+		engineFindings,
 		referenceFindings,
 		invariants,
 	};
@@ -319,6 +334,8 @@ async function main(): Promise<void> {
 	for (const line of outcome.results.held) console.log(`- ${line}`);
 	for (const finding of outcome.referenceFindings.slice(0, 10))
 		console.log(`R finding:\n${finding}`);
+	for (const finding of outcome.engineFindings)
+		console.log(`Engine finding:\n${finding}`);
 	for (const failure of outcome.failures) console.error(`FAILED:\n${failure}`);
 	console.log(
 		outcome.ok

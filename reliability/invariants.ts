@@ -82,6 +82,33 @@ const actorEvents = (record: WorkloadRecord, actorId: string) =>
 			(e.kind === "actor-start" || e.kind === "actor-stop"),
 	);
 
+const RUNNER_LIFECYCLE = new Set([
+	"runner-connected",
+	"runner-disconnected",
+	"runner-shutdown",
+	"runner-closed",
+	"runner-log",
+]);
+
+/** The actor's starts and stops, with the connections, shutdowns and warnings of the runners that hosted it. */
+const actorAndRunnerEvents = (record: WorkloadRecord, actorId: string) => {
+	const runners = new Set(actorEvents(record, actorId).map((e) => e.runner));
+	return record.log.events.filter(
+		(e) =>
+			(e.actorId === actorId &&
+				(e.kind === "actor-start" || e.kind === "actor-stop")) ||
+			(runners.has(e.runner) && RUNNER_LIFECYCLE.has(e.kind)),
+	);
+};
+
+/** The actors of `family` the engine left running after stopping their runner itself (WorkloadRecord.engineFindings). */
+const engineFindingsOf = (record: WorkloadRecord, family: Family) =>
+	new Set(
+		record.engineFindings
+			.filter((f) => f.family === family)
+			.map((f) => f.actorId),
+	);
+
 /** The write's own events plus its actor's starts and stops around it. */
 function writeHistory(
 	record: WorkloadRecord,
@@ -278,12 +305,13 @@ function checkStopped(record: WorkloadRecord, family: Family): InvariantResult {
 	for (const problem of record.engineView.filter((p) => p.family === family))
 		violations.push({
 			message: `actor ${problem.actorId}: ${problem.problem}`,
-			history: actorEvents(record, problem.actorId),
+			history: actorAndRunnerEvents(record, problem.actorId),
 		});
+	const engineFaults = engineFindingsOf(record, family).size;
 	return result(
 		"stopped",
 		family,
-		`${checked} actor runs on ended runners each stopped; ${record.actors[family].length} actors' engine state compared with the live runners`,
+		`${checked} actor runs on ended runners each stopped; ${record.actors[family].length} actors' engine state compared with the live runners${engineFaults ? ` (${engineFaults} left running by the engine after it stopped their runner: engine findings)` : ""}`,
 		violations,
 	);
 }
@@ -365,8 +393,10 @@ function checkRecovery(
 					.filter((e) => e.runner === r.runner && e.actorId === undefined)
 					.slice(-12),
 			});
+	// An actor the engine itself left running (an engine finding) cannot answer; that is not a runner's recovery.
+	const leftByEngine = engineFindingsOf(record, family);
 	for (const actorId of record.actors[family])
-		if (record.reachableMs.get(actorId) === null)
+		if (record.reachableMs.get(actorId) === null && !leftByEngine.has(actorId))
 			violations.push({
 				message: `actor ${actorId} not reachable within ${bound} ms after the faults ended; the engine shows ${record.unreachableEngineView.get(actorId) ?? "?"}`,
 				history: actorEvents(record, actorId).slice(-12),
@@ -380,7 +410,7 @@ function checkRecovery(
 	return result(
 		"recovery",
 		family,
-		`${connected.length} runners connected (max ${Math.max(0, ...connected)} ms), ${reachable.length} of ${record.actors[family].length} actors reachable (max ${Math.max(0, ...reachable)} ms) after the faults; bound ${bound} ms`,
+		`${connected.length} runners connected (max ${Math.max(0, ...connected)} ms), ${reachable.length} of ${record.actors[family].length} actors reachable (max ${Math.max(0, ...reachable)} ms) after the faults${leftByEngine.size ? ` (${leftByEngine.size} left running by the engine: engine findings)` : ""}; bound ${bound} ms`,
 		violations,
 	);
 }
@@ -400,4 +430,27 @@ export function formatViolation(
 		`[seed ${seed}, ${engine} engine, ${result.family}] ${INVARIANT_TEXT[result.name]}: ${violation.message}`,
 		...lines,
 	].join("\n");
+}
+
+/** An engine finding as text, like a violation: the finding, then the actor's starts and stops and its runner's end. */
+export function formatEngineFinding(
+	seed: number,
+	record: WorkloadRecord,
+	finding: WorkloadRecord["engineFindings"][number],
+): string {
+	const history = actorAndRunnerEvents(record, finding.actorId).filter(
+		(e) => e.kind !== "runner-disconnected" && e.kind !== "runner-log",
+	);
+	return formatViolation(
+		seed,
+		record.engine,
+		{
+			name: "stopped",
+			family: finding.family,
+			held: false,
+			summary: "",
+			violations: [],
+		},
+		{ message: `actor ${finding.actorId}: ${finding.finding}`, history },
+	);
 }

@@ -42,6 +42,14 @@ function section(
 		...(results.failed.length
 			? ["### What broke", "", bullets(results.failed), ""]
 			: []),
+		...(results.engineFindings?.length
+			? [
+					"### What the engine got wrong",
+					"",
+					bullets(results.engineFindings),
+					"",
+				]
+			: []),
 		"### Figures",
 		"",
 		results.figures.trim(),

@@ -24,6 +24,8 @@ export interface ReliabilityResults {
 	held: string[];
 	/** Markdown bullets: what broke (empty when all held), each with its seed and shortest history. */
 	failed: string[];
+	/** Markdown bullets: what the engine under test got wrong in the run, with its evidence (not a failure of ours). */
+	engineFindings?: string[];
 	/** Markdown (tables) with the figures measured. */
 	figures: string;
 	/** Markdown: what the reference runner (@rivetkit/engine-runner) did in the same run, or why it could not run. */

@@ -39,6 +39,7 @@ export interface LoggedEvent {
 		| "runner-disconnected"
 		| "runner-shutdown"
 		| "runner-closed"
+		| "runner-log"
 		| "actor-start"
 		| "actor-stop"
 		| "write-sent"
@@ -150,6 +151,8 @@ export interface Host {
 	shutdown(mode: "drain" | "immediate"): Promise<void>;
 	/** Actors started and not yet stopped here (by onActorStart/onActorStop). */
 	live: Map<string, number>;
+	/** The runner ids the engine gave this runner, one per identity (ToClientInit). */
+	runnerIds: Set<string>;
 }
 
 export interface WorkloadRecord {
@@ -177,6 +180,11 @@ export interface WorkloadRecord {
 		family: Family;
 		problem: string;
 	}[];
+	/**
+	 * The real engine's own faults, kept apart from the invariants: an actor it shows running after it has itself
+	 * stopped (declared lost or drained) every runner that hosted it, so its Lost never reached the actor.
+	 */
+	engineFindings: { actorId: string; family: Family; finding: string }[];
 	recovery: {
 		family: Family;
 		runner: string;
@@ -264,6 +272,7 @@ export async function runWorkload(
 		deliveries: new Map(),
 		unreachableEngineView: new Map(),
 		engineView: [],
+		engineFindings: [],
 		recovery: [],
 		reachableMs: new Map(),
 		faultsInjected: {},
@@ -364,6 +373,7 @@ async function drive(
 			connected: false,
 			ended: false,
 			live,
+			runnerIds: new Set(),
 			hasActor: (actorId) => runner.hasActor(actorId),
 			sleepActor: (actorId) => runner.sleepActor(actorId),
 			shutdown: async () => {},
@@ -420,7 +430,15 @@ async function drive(
 		const app = {
 			onConnected: () => {
 				host.connected = true;
-				log.add({ kind: "runner-connected", family, runner: label });
+				// The runner id ties our events to the engine's log and its runner list.
+				const { runnerId } = runner as { runnerId?: string };
+				if (runnerId) host.runnerIds.add(runnerId);
+				log.add({
+					kind: "runner-connected",
+					family,
+					runner: label,
+					detail: runnerId,
+				});
 			},
 			onDisconnected: (code: number, reason: string) => {
 				host.connected = false;
@@ -513,6 +531,7 @@ async function drive(
 		if (family === "ours") {
 			const ours = new Runner({
 				...common,
+				logger: eventLogger(log, family, label),
 				platform: { name: "node", WebSocket: ourWebSocket },
 				engineSilenceTimeoutMs: timeouts.engineSilenceTimeoutMs,
 				kvTimeoutMs: timeouts.kvTimeoutMs,
@@ -732,11 +751,15 @@ async function drive(
 			progress(`engine ${signal}`);
 			const began = Date.now();
 			const restarted = engine.restart(signal);
-			// The real engine's workflows stall ~30 s after a SIGKILL (docs/engine.md D19).
-			engineSettled = restarted.then(async () => {
-				if (engine.kind === "rivet" && signal === "SIGKILL")
-					await sleep(REAL_ENGINE_SIGKILL_STALL_MS);
-			});
+			// The real engine's workflows stall ~30 s after a SIGKILL (docs/engine.md D19); a later fault does not
+			// end an earlier one's stall.
+			engineSettled = Promise.all([
+				engineSettled,
+				restarted.then(async () => {
+					if (engine.kind === "rivet" && signal === "SIGKILL")
+						await sleep(REAL_ENGINE_SIGKILL_STALL_MS);
+				}),
+			]).then(() => {});
 			await restarted;
 			const backMs = Date.now() - began;
 			log.add({ kind: "engine-back", detail: `${signal} after ${backMs} ms` });
@@ -829,17 +852,49 @@ async function drive(
 				const hostedBy = familyHosts.filter((host) => host.hasActor(actorId));
 				problem = undefined;
 				if (actor && isRunning(actor) && actor.sleep_ts === null) {
-					if (hostedBy.length === 0)
-						problem = "the engine shows it running; no live runner hosts it";
+					if (hostedBy.length === 0) problem = RUNNING_UNHOSTED;
 				}
 				if (hostedBy.length > 1)
 					problem = `hosted by ${hostedBy.length} live runners: ${hostedBy.map((h) => h.label).join(", ")}`;
 				if (!problem) return;
 				await sleep(300);
 			}
-			if (problem) record.engineView.push({ actorId, family, problem });
+			if (!problem) return;
+			const runners = await engineRunners(engine, RUNNER_NAME[family]);
+			const finding =
+				engine.kind === "rivet" && problem === RUNNING_UNHOSTED
+					? leftByTheEngine(record, actorId, runners, "running")
+					: undefined;
+			if (finding) record.engineFindings.push({ actorId, family, finding });
+			else
+				record.engineView.push({
+					actorId,
+					family,
+					problem: `${problem}; the engine's runners: ${runners.map(runnerLine).join(" | ")}`,
+				});
 		});
 	}
+	// An actor nobody could reach, neither sleeping nor on a live runner: the same question of whose it is.
+	if (engine.kind === "rivet")
+		for (const family of FAMILIES)
+			for (const actorId of record.actors[family]) {
+				if (record.reachableMs.get(actorId) !== null) continue;
+				if (record.engineFindings.some((f) => f.actorId === actorId)) continue;
+				const actor = await engine.actor(actorId).catch(() => undefined);
+				if (!actor || actor.sleep_ts !== null || actor.destroy_ts !== null)
+					continue;
+				const finding = leftByTheEngine(
+					record,
+					actorId,
+					await engineRunners(engine, RUNNER_NAME[family]),
+					isRunning(actor)
+						? "running"
+						: `started but not connectable (start_ts ${clock(actor.start_ts)}, no sleep_ts)`,
+				);
+				if (finding) record.engineFindings.push({ actorId, family, finding });
+			}
+	if (record.engineFindings.length > 0)
+		await restartClears(engine, record, live, progress);
 	for (const host of hosts)
 		for (const [kind, n] of Object.entries(host.proxy.stats.injected))
 			record.faultsInjected[kind] = (record.faultsInjected[kind] ?? 0) + n;
@@ -847,6 +902,125 @@ async function drive(
 	await Promise.all(
 		live.map((host) => host.shutdown("immediate").catch(() => {})),
 	);
+}
+
+const RUNNING_UNHOSTED = "the engine shows it running; no live runner hosts it";
+const RESTART_CLEARS_WITHIN_MS = 45_000;
+
+/**
+ * What an operator would try on an actor the engine left running: restart the engine (SIGTERM). Each finding then
+ * says whether the actor left that state (slept, or runs on a live runner) within the bound.
+ */
+async function restartClears(
+	engine: EngineUnderTest,
+	record: WorkloadRecord,
+	live: Host[],
+	progress: (line: string) => void,
+): Promise<void> {
+	progress(
+		`${record.engineFindings.length} actors left running by the engine: restarting it (SIGTERM)`,
+	);
+	const began = Date.now();
+	await engine.restart("SIGTERM");
+	await Promise.all(
+		record.engineFindings.map(async (entry) => {
+			while (Date.now() - began < RESTART_CLEARS_WITHIN_MS) {
+				const actor = await engine.actor(entry.actorId).catch(() => undefined);
+				const stuck =
+					actor !== undefined &&
+					actor.sleep_ts === null &&
+					actor.destroy_ts === null &&
+					!live.some((host) => host.hasActor(entry.actorId));
+				if (actor && !stuck) {
+					entry.finding += `; after an engine restart (SIGTERM) it left that state within ${((Date.now() - began) / 1000).toFixed(1)} s`;
+					return;
+				}
+				await sleep(500);
+			}
+			entry.finding += `; an engine restart (SIGTERM) did not clear it within ${RESTART_CLEARS_WITHIN_MS / 1000} s`;
+		}),
+	);
+}
+
+/** A runner as the engine lists it (`GET /runners`, stopped ones included). */
+interface EngineRunner {
+	runner_id: string;
+	last_connected_ts?: number | null;
+	last_ping_ts?: number | null;
+	drain_ts?: number | null;
+	stop_ts?: number | null;
+}
+
+/** The engine's runners of `name`, stopped ones too; empty if it did not answer. */
+async function engineRunners(
+	engine: EngineUnderTest,
+	name: string,
+): Promise<EngineRunner[]> {
+	try {
+		const response = await engine.api(
+			`/runners?namespace=default&name=${name}&include_stopped=true&limit=100`,
+		);
+		return ((await response.json()) as { runners: EngineRunner[] }).runners;
+	} catch {
+		return [];
+	}
+}
+
+const clock = (ts: number | null | undefined) =>
+	typeof ts === "number" ? new Date(ts).toISOString().slice(11, 23) : "-";
+
+const runnerLine = (r: EngineRunner) =>
+	`${r.runner_id} connected ${clock(r.last_connected_ts)} ping ${clock(r.last_ping_ts)} drain ${clock(r.drain_ts)} stop ${clock(r.stop_ts)}`;
+
+/**
+ * The engine's fault, when it is one: the actor's last runner has ended and the engine itself has stopped every
+ * runner id it had (its lost or drain path sends Lost to each actor it still counts there), yet it shows the actor
+ * `state` (running, or started and never connectable), not sleeping. Undefined when any of those ids is not stopped
+ * there: then the runner may owe the engine a Stopped.
+ */
+export function leftByTheEngine(
+	record: Pick<WorkloadRecord, "log" | "hosts">,
+	actorId: string,
+	runners: EngineRunner[],
+	state: string,
+): string | undefined {
+	const lastStart = record.log.events.findLast(
+		(e) => e.kind === "actor-start" && e.actorId === actorId,
+	);
+	const host = record.hosts.find((h) => h.label === lastStart?.runner);
+	if (!host?.ended || host.runnerIds.size === 0) return undefined;
+	const stopped = [...host.runnerIds].map((id) =>
+		runners.find((r) => r.runner_id === id && typeof r.stop_ts === "number"),
+	);
+	if (stopped.some((r) => r === undefined)) return undefined;
+	return `the engine shows it ${state} (generation ${lastStart?.generation} on ${host.label}), though it stopped that runner itself (${(stopped as EngineRunner[]).map((r) => `${r.runner_id} at ${clock(r.stop_ts)}, last ping ${clock(r.last_ping_ts)}`).join("; ")}): the runner's Lost never took effect on the actor`;
+}
+
+/** Our runner's warnings and errors, as events of the run: the runner's side of a history. */
+function eventLogger(log: EventLog, family: Family, runner: string) {
+	const line =
+		(level: string) =>
+		(fields: object, message = "") =>
+			log.add({
+				kind: "runner-log",
+				family,
+				runner,
+				detail:
+					`${level} ${message} ${JSON.stringify(fields, (_, v) => (typeof v === "bigint" ? String(v) : v))}`.slice(
+						0,
+						400,
+					),
+			});
+	const quiet = () => {};
+	const logger = {
+		trace: quiet,
+		debug: quiet,
+		info: quiet,
+		warn: line("warn"),
+		error: line("error"),
+		child: () => logger,
+	};
+	return logger;
 }
 
 /** GET /state through the gateway, asked again until `deadline`; undefined if it never answered. */

@@ -19,6 +19,8 @@ it(`faults (seed ${SEED}, bounded): every invariant of ours holds on the dev eng
 	for (const line of outcome.results.held) console.log(line);
 	for (const finding of outcome.referenceFindings.slice(0, 3))
 		console.log(`reference runner finding (not asserted):\n${finding}`);
+	for (const finding of outcome.engineFindings)
+		console.log(`engine finding (not asserted):\n${finding}`);
 	// Something was exercised on both engines: writes acknowledged and faults injected.
 	for (const { engine, results } of outcome.invariants) {
 		const writes = results.find(
