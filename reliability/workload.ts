@@ -181,8 +181,8 @@ export interface WorkloadRecord {
 		problem: string;
 	}[];
 	/**
-	 * The real engine's own faults, kept apart from the invariants: an actor it shows running after it has itself
-	 * stopped (declared lost or drained) every runner that hosted it, so its Lost never reached the actor.
+	 * The real engine's own faults, kept apart from the invariants: an actor it shows running (or started, never
+	 * connectable) after it has itself stopped (declared lost or drained) every runner id of the actor's last runner.
 	 */
 	engineFindings: { actorId: string; family: Family; finding: string }[];
 	recovery: {
